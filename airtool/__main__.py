@@ -1,0 +1,3 @@
+from airtool.cli import main
+
+main()

@@ -1,0 +1,42 @@
+"""Model registry: ``--model`` names mapped to the module that defines each spec.
+
+Names are known without importing torch; a model's module is imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING
+
+from airtool.errors import UsageError
+
+if TYPE_CHECKING:
+    from airtool.models.spec import ModelSpec
+
+# Ordered: the first entry is the default model.
+MODEL_MODULES: dict[str, str] = {
+    "symunet": "airtool.models.symunet",
+    "daair": "airtool.models.daair",
+    "anyir": "airtool.models.anyir",
+    "ndr-restore": "airtool.models.ndr_restore",
+    "identity": "airtool.models.identity",
+}
+DEFAULT_MODEL = "symunet"
+
+
+def model_names() -> list[str]:
+    """Names of the models whose module exists in this install."""
+    return [name for name, mod in MODEL_MODULES.items() if importlib.util.find_spec(mod) is not None]
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Import and return a model's ``SPEC``; an unknown name lists the valid ones."""
+    module = MODEL_MODULES.get(name)
+    if module is None or importlib.util.find_spec(module) is None:
+        raise UsageError(f"unknown model {name!r}; choose one of: {', '.join(model_names())}")
+    return importlib.import_module(module).SPEC
+
+
+def list_specs() -> list[ModelSpec]:
+    return [get_spec(name) for name in model_names()]

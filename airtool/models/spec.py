@@ -1,0 +1,79 @@
+"""What the runtime needs to know about a model, kept beside the model (no torch import here)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+@dataclass(frozen=True)
+class PrecisionPolicy:
+    """Which reduced precisions are known to be safe for a model, per device type.
+
+    ``bf16_max_abs_dev`` is the measured max |fp32 - bf16| output deviation on a test image
+    (0..1 scale) that justified the entry; ``None`` means it was not measured.
+    """
+
+    cpu: tuple[str, ...] = ("fp32", "bf16")
+    cuda: tuple[str, ...] = ("fp32", "bf16")
+    mps: tuple[str, ...] = ("fp32",)
+    auto_cpu: str = "fp32"
+    auto_cuda: str = "bf16"
+    bf16_max_abs_dev: float | None = None
+    note: str = ""
+
+    def allowed(self, device_type: str) -> tuple[str, ...]:
+        return getattr(self, device_type, ("fp32",))
+
+    def auto(self, device_type: str) -> str:
+        if device_type == "cuda":
+            return self.auto_cuda
+        if device_type == "cpu":
+            return self.auto_cpu
+        return "fp32"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: how to build it and the facts the engine relies on.
+
+    ``variants`` maps a variant name ("paper", "tiny", ...) to a config dataclass instance;
+    "paper" is the faithful configuration whose parameter count is ``params``.
+    ``weights`` maps a setting name ("aio3", ...) to a file name under ``weights/``.
+    """
+
+    name: str
+    title: str
+    paper: str
+    code: str
+    build: Callable[[Any], nn.Module]
+    variants: Mapping[str, Any]
+    params: int | None
+    size_multiple: int = 8
+    precision: PrecisionPolicy = field(default_factory=PrecisionPolicy)
+    tiling: str = "supported"
+    weights: Mapping[str, str] = field(default_factory=dict)
+    default_weights: str | None = None
+    needs_weights: bool = True
+    notes: str = ""
+
+    def config(self, variant: str = "paper") -> Any:
+        try:
+            return self.variants[variant]
+        except KeyError:
+            names = ", ".join(sorted(self.variants))
+            from airtool.errors import UsageError
+
+            raise UsageError(f"model {self.name!r} has no variant {variant!r} (have: {names})") from None
+
+    def create(self, variant: str = "paper", **overrides: Any) -> nn.Module:
+        import dataclasses
+
+        cfg = self.config(variant)
+        if overrides:
+            cfg = dataclasses.replace(cfg, **overrides)
+        return self.build(cfg)
