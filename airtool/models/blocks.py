@@ -119,3 +119,28 @@ def pad_to_multiple(x: Tensor, multiple: int, mode: str = "reflect") -> Tensor:
     if mode == "reflect" and (ph >= h or pw >= w):
         mode = "replicate"
     return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+class Downsample(nn.Module):
+    """Restormer downsampling (Sec. 3): 3x3 conv C -> C/2 then pixel-unshuffle, giving 2C at half size.
+
+    ``body.0`` is the conv, as in the authors' code (AnyIR, NDR-Restore, PromptIR).
+    """
+
+    def __init__(self, n_feat: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(n_feat, n_feat // 2, 3, padding=1, bias=False), nn.PixelUnshuffle(2))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+
+class Upsample(nn.Module):
+    """Restormer upsampling (Sec. 3): 3x3 conv C -> 2C then pixel-shuffle, giving C/2 at double size."""
+
+    def __init__(self, n_feat: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(n_feat, n_feat * 2, 3, padding=1, bias=False), nn.PixelShuffle(2))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)
