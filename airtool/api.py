@@ -1,0 +1,132 @@
+"""The Python API behind the CLI. Tests call these functions directly.
+
+Nothing here prints or reads argv: progress goes to the ``Reporter`` passed in, and the
+result is a ``RunReport``. torch is imported only inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from airtool.errors import UsageError
+from airtool.io.image import DEFAULT_MAX_PIXELS, Picture, encode_image, read_image
+from airtool.io.paths import Job, Plan, plan
+from airtool.report import NullReporter, Reporter, RunReport
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    model: str = "symunet"
+    weights: str | None = None
+    variant: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    tile: int | str = "auto"
+    tile_overlap: int = 32
+    batch_size: int = 1
+    overwrite: bool = False
+    suffix: str = ""
+    format: str | None = None
+    quality: int = 95
+    recursive: bool = False
+    dry_run: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.tile, str) and self.tile != "auto":
+            raise UsageError(f"--tile must be auto, 0 or a size in pixels, not {self.tile!r}")
+        if isinstance(self.tile, int) and self.tile < 0:
+            raise UsageError("--tile must be >= 0")
+        if self.tile_overlap < 0 or (isinstance(self.tile, int) and self.tile and self.tile_overlap >= self.tile):
+            raise UsageError("--tile-overlap must be >= 0 and smaller than --tile")
+        if self.batch_size < 1:
+            raise UsageError("--batch-size must be >= 1")
+        if not 1 <= self.quality <= 100:
+            raise UsageError("--quality must be between 1 and 100")
+
+
+def shard(jobs: list[Job]) -> list[Job]:
+    """Under torchrun, each rank takes every WORLD_SIZE-th file, starting at its RANK."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    return jobs[rank::world] if world > 1 else jobs
+
+
+def restore(inputs: list[str], output: str, options: RestoreOptions = RestoreOptions(), reporter: Reporter | None = None) -> RunReport:
+    """Restore images from files, folders or stdin (``-``) into ``output``."""
+    from airtool.engine.batch import run_batch
+
+    reporter = reporter or NullReporter()
+    work = plan(inputs, output, recursive=options.recursive, suffix=options.suffix, fmt=options.format)
+    work.jobs = shard(work.jobs)
+    _clean_temps(work, output)
+    if options.dry_run or not _has_work(work, options.overwrite):
+        stages = _restore_stages(None, options)
+    else:
+        stages = _restore_stages(build_restorer(options), options)
+    return run_batch(work, stages, reporter, overwrite=options.overwrite, dry_run=options.dry_run)
+
+
+def build_restorer(options: RestoreOptions) -> Any:
+    """Load the model and its weights and wrap them for whole-picture inference."""
+    import torch
+
+    from airtool.engine.device import resolve
+    from airtool.engine.infer import Restorer, TileOptions
+    from airtool.models.weights import load_model
+
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    model, spec = load_model(options.model, options.weights, options.variant)
+    runtime = resolve(spec.precision, options.device, options.precision)
+    tiles = TileOptions(options.tile, options.tile_overlap, options.batch_size)
+    return Restorer(model, spec, runtime, tiles)
+
+
+def _has_work(work: Plan, overwrite: bool) -> bool:
+    return any(overwrite or job.dst is None or not job.dst.exists() for job in work.jobs)
+
+
+def _clean_temps(work: Plan, output: str) -> None:
+    from airtool.io.atomic import remove_stale_temps
+
+    if output != "-" and Path(output).is_dir():
+        remove_stale_temps(Path(output))
+
+
+def _restore_stages(restorer: Any, options: RestoreOptions):
+    from airtool.engine.batch import Stages
+
+    def load(job: Job) -> Picture:
+        data = sys.stdin.buffer.read() if job.src is None else job.src
+        return read_image(data, str(job.src) if job.src else "<stdin>", options.max_pixels)
+
+    def compute(job: Job, pic: Picture) -> Picture:
+        return pic.with_pixels(restorer(pic.pixels))
+
+    return Stages(load=load, compute=compute, save=_saver(options.quality), is_done=_output_exists, notes=lambda p: p.notes)
+
+
+def _output_exists(job: Job) -> bool:
+    return job.dst is not None and job.dst.exists()
+
+
+def _saver(quality: int):
+    from airtool.io.atomic import write_bytes
+
+    def save(job: Job, pic: Picture) -> str:
+        data = encode_image(pic, job.fmt, quality, label=str(job.dst or "-"))
+        if job.dst is None:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+            return "-"
+        job.dst.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes(job.dst, data)
+        return str(job.dst)
+
+    return save

@@ -1,0 +1,96 @@
+"""The ``airtool`` command: a thin Typer layer over ``airtool.api``.
+
+Each subcommand lives in its own module with a ``register(app)`` function. Nothing heavy is
+imported here, so ``--help``, ``--version`` and tab completion stay fast (no torch, no numpy).
+Settings come from, highest first: the command line, ``AIRTOOL_<COMMAND>_<OPTION>``
+environment variables, the YAML file given with ``--config``, then the defaults.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from airtool._version import __version__
+
+EXIT_CODES = """Exit status: 0 all done (skipped files count as done), 1 fatal error (model, weights, device),
+2 usage error, 3 some inputs failed while all others were written, 130 interrupted."""
+
+app = typer.Typer(
+    name="airtool",
+    help=f"All-in-one image restoration: noise, rain, haze, blur and low light.\n\n{EXIT_CODES}",
+    context_settings={"auto_envvar_prefix": "AIRTOOL", "help_option_names": ["-h", "--help"]},
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+COMMAND_MODULES = ("restore", "degrade", "train", "evaluate", "models", "bench")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"airtool {__version__}")
+        raise typer.Exit()
+
+
+def _load_config(ctx: typer.Context, path: Optional[Path]) -> None:
+    if path is None:
+        return
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise typer.BadParameter(f"cannot read {path}: {err}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise typer.BadParameter(f"{path}: expected a mapping of command name to options, e.g. 'restore: {{tile: 256}}'")
+    ctx.default_map = {cmd: {k.replace("-", "_"): v for k, v in opts.items()} for cmd, opts in data.items()}
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    config: Annotated[
+        Optional[Path],
+        typer.Option("--config", help="YAML file of defaults per command, e.g. 'restore: {tile: 256}'.", envvar="AIRTOOL_CONFIG"),
+    ] = None,
+) -> None:
+    _load_config(ctx, config)
+
+
+for _name in COMMAND_MODULES:
+    _module = f"airtool.cli.{_name}"
+    if importlib.util.find_spec(_module) is not None:
+        importlib.import_module(_module).register(app)
+
+
+def main() -> None:
+    """Entry point: run the app, turning airtool errors into one line and an exit code."""
+    from airtool.errors import AirtoolError
+
+    try:
+        app(standalone_mode=True)
+    except AirtoolError as err:
+        typer.echo(f"airtool: error: {err}", err=True)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("airtool: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(1)
+    except Exception as err:  # a bug: one line for cron logs, the traceback on request
+        if os.environ.get("AIRTOOL_DEBUG"):
+            raise
+        typer.echo(f"airtool: internal error: {type(err).__name__}: {err} (set AIRTOOL_DEBUG=1 for a traceback)", err=True)
+        sys.exit(1)

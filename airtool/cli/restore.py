@@ -1,0 +1,84 @@
+"""``airtool restore``: map options to ``RestoreOptions`` and call ``airtool.api.restore``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from airtool.cli.common import fail, parse_tile
+
+HELP = """Restore images: files, folders (-r mirrors the tree) or - for stdin/stdout.
+
+The last argument is the output: a folder, a file name, or - for stdout (needs --format).
+Existing outputs are skipped, so running the same command again resumes an interrupted batch.
+
+Examples:
+
+\b
+  airtool restore photo.jpg clean.jpg
+  airtool restore in/ out/ -r --model symunet --tile 512
+  cat noisy.png | airtool restore - - --format png > clean.png
+"""
+
+
+def restore(
+    paths: Annotated[list[str], typer.Argument(help="Inputs (files, folders or -), then the output.", metavar="INPUT... OUTPUT")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name (see 'airtool models').")] = "symunet",
+    weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="Weights file (.safetensors or .pth).")] = None,
+    variant: Annotated[Optional[str], typer.Option("--variant", help="Model size variant; default: from the weights.")] = None,
+    device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    precision: Annotated[str, typer.Option("--precision", "-p", help="auto, fp32, bf16 or fp16 (per-model policy).")] = "auto",
+    tile: Annotated[str, typer.Option("--tile", "-t", help="Tile size in pixels; 0 = whole image; auto = by memory.")] = "auto",
+    tile_overlap: Annotated[int, typer.Option("--tile-overlap", help="Overlap between tiles in pixels.")] = 32,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Tiles per device batch.")] = 1,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Walk folders recursively, mirroring the tree.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo outputs that already exist.")] = False,
+    suffix: Annotated[str, typer.Option("--suffix", help="Append to output file names, e.g. _restored.")] = "",
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="Output format: png, jpg, tif, webp (default: the input's).")] = None,
+    quality: Annotated[int, typer.Option("--quality", "-q", help="JPEG/WebP quality.")] = 95,
+    max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels (decompression bombs).")] = 256_000_000,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch (default: torch's choice).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout, then a summary.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Only print failures.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the work without doing it.")] = False,
+) -> None:
+    if len(paths) < 2:
+        raise typer.BadParameter("give at least one input and an output", param_hint="INPUT... OUTPUT")
+    *inputs, output = paths
+    if output == "-" and sys.stdout.isatty():
+        fail(_usage("refusing to write image data to a terminal; redirect stdout or give an output path"))
+    if output == "-" and json_out:
+        fail(_usage("--json cannot be used when the image goes to stdout"))
+    from airtool.api import RestoreOptions
+    from airtool.api import restore as run
+    from airtool.errors import AirtoolError
+
+    try:
+        options = RestoreOptions(
+            model=model, weights=weights, variant=variant, device=device, precision=precision, tile=parse_tile(tile),
+            tile_overlap=tile_overlap, batch_size=batch_size, overwrite=overwrite, suffix=suffix, format=fmt,
+            quality=quality, recursive=recursive, dry_run=dry_run, max_pixels=max_pixels, threads=threads,
+        )
+        report = run(inputs, output, options, make_reporter(json_out, quiet, "restored"))
+    except AirtoolError as err:
+        fail(err)
+    raise typer.Exit(report.exit_code)
+
+
+def make_reporter(json_out: bool, quiet: bool, verb: str):
+    from airtool.report import ConsoleReporter, JsonReporter, MultiReporter
+
+    console = ConsoleReporter(quiet=quiet or json_out, verb=verb)
+    return MultiReporter(console, JsonReporter()) if json_out else console
+
+
+def _usage(message: str) -> Exception:
+    from airtool.errors import UsageError
+
+    return UsageError(message)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(help=HELP, no_args_is_help=True)(restore)

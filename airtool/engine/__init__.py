@@ -1,0 +1,1 @@
+"""Inference, batch processing, training and evaluation engines (import torch on use)."""

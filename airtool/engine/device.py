@@ -1,0 +1,62 @@
+"""Pick the device and the autocast dtype, honouring each model's precision policy."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from airtool.errors import DeviceError
+from airtool.models.spec import PrecisionPolicy
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: torch.device
+    precision: str  # "fp32", "bf16" or "fp16"
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return DTYPES[self.precision]
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` = cuda (this rank's GPU under torchrun), then mps, then cpu."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DeviceError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"device {name!r} requested but CUDA is not available in this torch build")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise DeviceError(f"device {name!r} requested but only {torch.cuda.device_count()} GPU(s) are visible")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise DeviceError("device 'mps' requested but MPS is not available")
+    return device
+
+
+def resolve_precision(policy: PrecisionPolicy, device: torch.device, requested: str = "auto") -> str:
+    if requested == "auto":
+        return policy.auto(device.type)
+    if requested not in DTYPES:
+        raise DeviceError(f"unknown precision {requested!r}; use auto, fp32, bf16 or fp16")
+    allowed = policy.allowed(device.type)
+    if requested not in allowed:
+        raise DeviceError(
+            f"precision {requested} is not validated for this model on {device.type} (allowed: {', '.join(allowed)})"
+        )
+    return requested
+
+
+def resolve(policy: PrecisionPolicy, device: str = "auto", precision: str = "auto") -> Runtime:
+    dev = resolve_device(device)
+    return Runtime(dev, resolve_precision(policy, dev, precision))

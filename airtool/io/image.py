@@ -1,0 +1,348 @@
+"""Read and write images without losing what makes them the user's picture.
+
+Rules (stated here once, tested in tests/io/test_image.py):
+
+- EXIF orientation is applied on read; EXIF is written back with orientation reset to 1.
+- The ICC profile is carried through unchanged (CMYK profiles are dropped with the CMYK data).
+- Alpha is split off on read and re-attached on write, untouched: only colour is restored.
+- Grey images stay grey (1 channel); the network sees them replicated to RGB.
+- 8-bit stays 8-bit, 16-bit stays 16-bit (16-bit PNG is read with pypng because Pillow reduces
+  16-bit RGB to 8 bits; TIFF goes through tifffile), float TIFF stays float32.
+- Palette images become RGB, or RGBA when they have transparency. CMYK becomes RGB (through its
+  ICC profile when it has one). 1-bit becomes 8-bit grey.
+- Animated GIF/PNG/WebP: the first frame only is restored (the result says so).
+- Headers claiming more than ``max_pixels`` are refused before decoding (decompression bombs).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+import zlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from airtool.errors import InputError, OutputError
+
+# airtool does its own, configurable, decompression-bomb check (``max_pixels``).
+Image.MAX_IMAGE_PIXELS = None
+DEFAULT_MAX_PIXELS = 16_000 * 16_000
+FORMAT_BY_SUFFIX = {
+    ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF",
+    ".webp": "WEBP", ".bmp": "BMP", ".gif": "GIF",
+}
+SUFFIX_BY_FORMAT = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".png"}
+_ORIENTATION_TAG = 0x0112
+
+
+@dataclass
+class Picture:
+    """Decoded pixels plus everything needed to write them back faithfully.
+
+    ``pixels``: float32 (H, W, C) in [0, 1], C = 1 (grey) or 3 (RGB), orientation applied.
+    ``alpha``: (H, W) array in the source's integer or float type, or None.
+    ``bit_depth``: 8, 16 or 32 (float).
+    """
+
+    pixels: np.ndarray
+    bit_depth: int = 8
+    alpha: np.ndarray | None = None
+    icc: bytes | None = None
+    exif: bytes | None = None
+    format: str = "PNG"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+    def with_pixels(self, pixels: np.ndarray) -> Picture:
+        return replace(self, pixels=pixels)
+
+
+def read_image(source: str | Path | bytes, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+    """Decode a file path or bytes. Any problem raises ``InputError(name, reason)``."""
+    label = name or (str(source) if not isinstance(source, bytes) else "<stdin>")
+    data = _read_bytes(source, label)
+    if not data:
+        raise InputError(label, "empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _decode(data, label, max_pixels)
+    except InputError:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error, IndexError, KeyError,
+            TypeError, MemoryError, RuntimeError, Image.DecompressionBombError) as err:
+        raise InputError(label, f"cannot decode image ({_short(err)})") from None
+
+
+def _read_bytes(source: str | Path | bytes, label: str) -> bytes:
+    if isinstance(source, bytes):
+        return source
+    try:
+        return Path(source).read_bytes()
+    except PermissionError:
+        raise InputError(label, "permission denied") from None
+    except IsADirectoryError:
+        raise InputError(label, "is a directory") from None
+    except OSError as err:
+        raise InputError(label, f"cannot read ({err.strerror or err})") from None
+
+
+def _short(err: BaseException) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text[:160]
+
+
+def _decode(data: bytes, label: str, max_pixels: int) -> Picture:
+    try:
+        im = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise InputError(label, "not a recognised image format") from None
+    width, height = im.size
+    if width * height > max_pixels:
+        raise InputError(
+            label, f"{width}x{height} pixels exceeds --max-pixels {max_pixels} (decompression-bomb guard); raise --max-pixels to allow it"
+        )
+    if width < 1 or height < 1:
+        raise InputError(label, "image has no pixels")
+    fmt = im.format or "PNG"
+    notes = ["animated: first frame only"] if getattr(im, "n_frames", 1) > 1 else []
+    icc = im.info.get("icc_profile") or None
+    exif = im.getexif()
+    orientation = int(exif.get(_ORIENTATION_TAG, 1) or 1)
+    if fmt == "PNG" and _png_bit_depth(data) == 16:
+        pic = _decode_png16(data)
+    elif fmt == "TIFF" and _tiff_needs_tifffile(im):
+        pic = _decode_tiff(data)
+    else:
+        im.load()
+        pic = _decode_pillow(im)
+        if im.mode == "CMYK":
+            icc = None  # the profile describes CMYK data that no longer exists
+    pic.pixels = _orient(pic.pixels, orientation)
+    if pic.alpha is not None:
+        pic.alpha = _orient(pic.alpha, orientation)
+    pic.icc, pic.format, pic.notes = icc, fmt, notes
+    pic.exif = _exif_without_orientation(exif) if len(exif) else None
+    return pic
+
+
+def _decode_pillow(im: Image.Image) -> Picture:
+    mode = im.mode
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info or im.info.get("transparency") is not None else "RGB")
+    elif mode == "PA":
+        im = im.convert("RGBA")
+    elif mode == "1":
+        im = im.convert("L")
+    elif mode == "CMYK":
+        im = _cmyk_to_rgb(im)
+    elif mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        return Picture(pixels=(np.clip(arr, 0, 65535) / 65535.0).astype(np.float32)[..., None], bit_depth=16)
+    elif mode == "F":
+        return Picture(pixels=np.asarray(im, dtype=np.float32)[..., None].copy(), bit_depth=32)
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        im = im.convert("RGBA" if "A" in mode else "RGB")
+    arr = np.asarray(im)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    return _split_alpha(arr, 8)
+
+
+def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
+    icc = im.info.get("icc_profile")
+    if icc:
+        try:
+            from PIL import ImageCms
+
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+        except Exception:  # a broken profile: fall back to the naive conversion below
+            pass
+    return im.convert("RGB")
+
+
+def _split_alpha(arr: np.ndarray, bit_depth: int) -> Picture:
+    """(H, W, C) integer array -> Picture with colour in [0, 1] and alpha kept as is."""
+    scale = float((1 << bit_depth) - 1)
+    alpha = None
+    if arr.shape[2] in (2, 4):
+        alpha, arr = arr[..., -1].copy(), arr[..., :-1]
+    return Picture(pixels=(arr.astype(np.float32) / scale), bit_depth=bit_depth, alpha=alpha)
+
+
+def _png_bit_depth(data: bytes) -> int:
+    return data[24] if len(data) > 25 and data[12:16] == b"IHDR" else 8
+
+
+def _decode_png16(data: bytes) -> Picture:
+    import png
+
+    width, height, rows, info = png.Reader(bytes=data).asDirect()
+    planes = info["planes"]
+    arr = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes)
+    return _split_alpha(arr, 16)
+
+
+def _tiff_needs_tifffile(im: Image.Image) -> bool:
+    bits = im.tag_v2.get(258, (8,)) if hasattr(im, "tag_v2") else (8,)
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    return max(bits) > 8 or im.mode in ("F", "I", "I;16", "I;16B", "I;16L")
+
+
+def _decode_tiff(data: bytes) -> Picture:
+    import tifffile
+
+    arr = tifffile.imread(io.BytesIO(data), key=0)
+    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
+        arr = np.moveaxis(arr, 0, -1)  # planar configuration
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if np.issubdtype(arr.dtype, np.floating):
+        alpha = arr[..., -1].copy() if arr.shape[2] in (2, 4) else None
+        colour = arr[..., :-1] if alpha is not None else arr
+        return Picture(pixels=colour.astype(np.float32), bit_depth=32, alpha=alpha)
+    if arr.dtype == np.uint8:
+        return _split_alpha(arr, 8)
+    if arr.dtype != np.uint16:
+        raise InputError("<tiff>", f"unsupported TIFF sample type {arr.dtype}")
+    return _split_alpha(arr, 16)
+
+
+def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1-8) to an (H, W[, C]) array, as ImageOps.exif_transpose does."""
+    ops = {
+        2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1, :],
+        5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.swapaxes(a, 0, 1)[:, ::-1],
+        7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1], 8: lambda a: np.swapaxes(a, 0, 1)[::-1, :],
+    }
+    op = ops.get(orientation)
+    return np.ascontiguousarray(op(arr)) if op else arr
+
+
+def _exif_without_orientation(exif: Image.Exif) -> bytes:
+    if _ORIENTATION_TAG in exif:
+        exif[_ORIENTATION_TAG] = 1
+    return exif.tobytes()
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def format_for(path: Path, fmt: str | None = None) -> str:
+    if fmt:
+        key = fmt.upper().replace("JPG", "JPEG").replace("TIF", "TIFF").replace("TIFFF", "TIFF")
+        if key not in SUFFIX_BY_FORMAT:
+            raise OutputError(path, f"unsupported output format {fmt!r}")
+        return key
+    key = FORMAT_BY_SUFFIX.get(Path(path).suffix.lower())
+    if key is None:
+        raise OutputError(path, f"cannot tell the output format from {Path(path).suffix!r}; use --format")
+    return key
+
+
+def encode_image(pic: Picture, fmt: str, quality: int = 95, label: str = "<output>") -> bytes:
+    """Encode ``pic`` in ``fmt`` at the picture's bit depth where the format allows it."""
+    fmt = fmt.upper()
+    if fmt == "GIF":
+        fmt = "PNG"
+    if pic.alpha is not None and fmt in ("JPEG", "BMP"):
+        raise OutputError(label, f"{fmt} cannot store the alpha channel; write PNG, TIFF or WebP instead (--format png)")
+    if fmt == "TIFF":
+        return _encode_tiff(pic)
+    if fmt == "PNG" and pic.bit_depth > 8:
+        return _encode_png16(pic)
+    return _encode_pillow(pic, fmt, quality)
+
+
+def _to_int(arr: np.ndarray, bit_depth: int) -> np.ndarray:
+    scale = (1 << bit_depth) - 1
+    dtype = np.uint16 if bit_depth == 16 else np.uint8
+    return np.clip(np.rint(np.asarray(arr, dtype=np.float64) * scale), 0, scale).astype(dtype)
+
+
+def _alpha_as(alpha: np.ndarray, bit_depth: int) -> np.ndarray:
+    """Alpha in the requested integer depth (unchanged when it already is that depth)."""
+    if alpha.dtype == (np.uint16 if bit_depth == 16 else np.uint8):
+        return alpha
+    if np.issubdtype(alpha.dtype, np.floating):
+        return _to_int(alpha, bit_depth)
+    src_max = 65535.0 if alpha.dtype == np.uint16 else 255.0
+    return _to_int(alpha.astype(np.float64) / src_max, bit_depth)
+
+
+def _stack(pic: Picture, bit_depth: int) -> np.ndarray:
+    colour = _to_int(pic.pixels, bit_depth)
+    if pic.alpha is None:
+        return colour
+    return np.concatenate([colour, _alpha_as(pic.alpha, bit_depth)[..., None]], axis=2)
+
+
+def _encode_pillow(pic: Picture, fmt: str, quality: int) -> bytes:
+    arr = _stack(pic, 8)
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[arr.shape[2]]
+    im = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr, mode)
+    options: dict = {}
+    if pic.icc:
+        options["icc_profile"] = pic.icc
+    if pic.exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+        options["exif"] = pic.exif
+    if fmt in ("JPEG", "WEBP"):
+        options["quality"] = quality
+    if fmt == "JPEG" and quality >= 90:
+        options["subsampling"] = 0
+    buf = io.BytesIO()
+    im.save(buf, fmt, **options)
+    return buf.getvalue()
+
+
+def _encode_png16(pic: Picture) -> bytes:
+    import png
+
+    arr = _stack(pic, 16)
+    h, w, planes = arr.shape
+    writer = png.Writer(w, h, greyscale=planes <= 2, alpha=planes in (2, 4), bitdepth=16)
+    buf = io.BytesIO()
+    writer.write(buf, arr.reshape(h, w * planes))
+    return _png_add_chunks(buf.getvalue(), pic.icc, pic.exif)
+
+
+def _png_add_chunks(data: bytes, icc: bytes | None, exif: bytes | None) -> bytes:
+    """Insert iCCP and eXIf chunks after IHDR (pypng does not write them)."""
+    extra = b""
+    if icc:
+        extra += _png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc))
+    if exif:
+        extra += _png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif)
+    ihdr_end = 8 + 8 + 13 + 4
+    return data[:ihdr_end] + extra + data[ihdr_end:]
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
+def _encode_tiff(pic: Picture) -> bytes:
+    import tifffile
+
+    if pic.bit_depth == 32:
+        arr = pic.pixels.astype(np.float32)
+        if pic.alpha is not None:
+            arr = np.concatenate([arr, pic.alpha.astype(np.float32)[..., None]], axis=2)
+    else:
+        arr = _stack(pic, pic.bit_depth)
+    if arr.shape[2] == 1:
+        arr = arr[..., 0]
+    extratags = [(34675, 7, len(pic.icc), pic.icc, True)] if pic.icc else []
+    buf = io.BytesIO()
+    photometric = "minisblack" if arr.ndim == 2 or arr.shape[2] == 2 else "rgb"
+    extrasamples = [2] if pic.alpha is not None else None  # 2 = unassociated alpha
+    tifffile.imwrite(buf, arr, photometric=photometric, extrasamples=extrasamples, extratags=extratags, compression="zlib")
+    return buf.getvalue()

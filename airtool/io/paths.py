@@ -1,0 +1,165 @@
+"""Turn command-line inputs into a checked list of (input, output) jobs before any work starts.
+
+Rules: ``-`` is stdin (input) or stdout (output). One input file with an output that has an
+image suffix (and is not a folder) names the output file; otherwise the output is a folder.
+Folders give the images directly inside them, or the whole tree with ``recursive`` (mirrored
+under the output). Hidden files and non-image files are skipped. An output equal to an input,
+or two inputs mapping to one output, stop the run before it starts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from airtool.errors import UsageError
+from airtool.io.atomic import TMP_MARK
+from airtool.io.image import FORMAT_BY_SUFFIX, SUFFIX_BY_FORMAT
+
+IMAGE_SUFFIXES = frozenset(FORMAT_BY_SUFFIX)
+STDIO = "-"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work. ``src``/``dst`` None mean stdin/stdout. ``rel`` is the display/seed key."""
+
+    src: Path | None
+    dst: Path | None
+    rel: str
+    fmt: str
+
+
+@dataclass
+class Plan:
+    jobs: list[Job] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) found while walking
+    ignored: int = 0  # hidden or non-image files passed over
+
+
+def is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and TMP_MARK not in path.name
+
+
+def output_format(src: Path | None, fmt: str | None) -> str:
+    if fmt:
+        key = fmt.upper().lstrip(".").replace("JPG", "JPEG").replace("TIFF", "TIF").replace("TIF", "TIFF")
+        if key not in SUFFIX_BY_FORMAT or key == "GIF":
+            raise UsageError(f"unsupported --format {fmt!r}; use png, jpg, tif, webp or bmp")
+        return key
+    if src is None:
+        raise UsageError("reading from stdin needs --format (png, jpg, tif or webp)")
+    return FORMAT_BY_SUFFIX[src.suffix.lower()]
+
+
+def output_name(rel: Path, fmt: str, suffix: str) -> Path:
+    ext = rel.suffix if FORMAT_BY_SUFFIX.get(rel.suffix.lower()) == fmt else SUFFIX_BY_FORMAT[fmt]
+    return rel.with_name(rel.stem + suffix + ext)
+
+
+def plan(
+    inputs: list[str], output: str, *, recursive: bool = False, suffix: str = "", fmt: str | None = None
+) -> Plan:
+    """Build and check the job list. Raises ``UsageError`` for plans that would lose data."""
+    if not inputs:
+        raise UsageError("no inputs given")
+    if STDIO in inputs:
+        return _plan_stdin(inputs, output, fmt)
+    result = Plan()
+    single = len(inputs) == 1 and Path(inputs[0]).is_file()
+    out = Path(output) if output != STDIO else None
+    if out is None and not single:
+        raise UsageError("writing to stdout (-) needs exactly one input file")
+    if single and (out is None or _names_file(out)):
+        src = Path(inputs[0])
+        fmt_out = output_format(out if out is not None and fmt is None else src, fmt)
+        result.jobs.append(Job(src, out, src.name, fmt_out))
+    else:
+        for item in inputs:
+            _collect(Path(item), out, recursive, suffix, fmt, result)
+    _check(result.jobs)
+    return result
+
+
+def _plan_stdin(inputs: list[str], output: str, fmt: str | None) -> Plan:
+    if len(inputs) != 1:
+        raise UsageError("stdin (-) cannot be mixed with other inputs")
+    if output != STDIO and not _names_file(Path(output)):
+        raise UsageError("with stdin input, the output must be - or a file name with an image suffix")
+    dst = None if output == STDIO else Path(output)
+    fmt_out = output_format(dst, fmt) if dst is not None else output_format(None, fmt)
+    return Plan(jobs=[Job(None, dst, "<stdin>", fmt_out)])
+
+
+def _names_file(out: Path) -> bool:
+    return out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir()
+
+
+def _collect(item: Path, out: Path, recursive: bool, suffix: str, fmt: str | None, result: Plan) -> None:
+    if item.is_dir():
+        for path, rel in _walk(item, out, recursive, result):
+            if is_image_name(path):
+                dst = out / output_name(rel, output_format(path, fmt), suffix)
+                result.jobs.append(Job(path, dst, str(rel), output_format(path, fmt)))
+            else:
+                result.ignored += 1
+    elif item.is_file() or item.is_symlink():
+        fmt_out = output_format(item, fmt) if item.suffix.lower() in IMAGE_SUFFIXES else (fmt or "PNG").upper()
+        rel = Path(item.name)
+        result.jobs.append(Job(item, out / output_name(rel, fmt_out, suffix), item.name, fmt_out))
+    else:
+        result.problems.append((str(item), "no such file or folder"))
+
+
+def _walk(root: Path, out: Path, recursive: bool, result: Plan):
+    """Yield (path, path relative to root), sorted; follows folder links but never loops."""
+    seen = {os.path.realpath(root)}
+    out_real = os.path.realpath(out)
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as err:
+            result.problems.append((str(folder), f"cannot list folder ({err.strerror})"))
+            continue
+        subdirs = []
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.name.startswith("."):
+                result.ignored += 1
+            elif _is_dir(entry):
+                if recursive:
+                    subdirs.append(path)
+            else:
+                yield path, path.relative_to(root)
+        for sub in reversed(subdirs):
+            real = os.path.realpath(sub)
+            if real == out_real:
+                continue  # the output folder inside an input folder is not an input
+            if real in seen:
+                result.problems.append((str(sub), "symbolic link loop (folder already visited)"))
+                continue
+            seen.add(real)
+            stack.append(sub)
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=True)
+    except OSError:
+        return False
+
+
+def _check(jobs: list[Job]) -> None:
+    targets: dict[str, Job] = {}
+    for job in jobs:
+        if job.dst is None:
+            continue
+        key = os.path.realpath(job.dst)
+        if job.src is not None and key == os.path.realpath(job.src):
+            raise UsageError(f"{job.src}: output would overwrite the input; choose another output folder or --suffix")
+        if key in targets:
+            raise UsageError(f"{targets[key].src} and {job.src} would both be written to {job.dst}; use --suffix or separate runs")
+        targets[key] = job

@@ -1,0 +1,192 @@
+"""Safe, strict weight loading and saving.
+
+Formats: safetensors (preferred; our shipped weights carry their model config in the file's
+metadata) and PyTorch pickles read with ``torch.load(weights_only=True)`` only, so a file that
+would run code when unpickled is refused. Loading is strict: missing or unexpected keys and
+shape mismatches are reported by name in one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from airtool.errors import WeightsError
+from airtool.io.atomic import atomic_path
+from airtool.models import get_spec
+from airtool.models.spec import ModelSpec
+
+MANIFEST_NAME = "manifest.json"
+# Wrappers used by BasicSR (params / params_ema), Lightning (state_dict) and others.
+_WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model_state_dict", "model", "net")
+
+
+def weights_dir() -> Path:
+    """Where shipped weights live: ``$AIRTOOL_WEIGHTS``, else the installed package data."""
+    env = os.environ.get("AIRTOOL_WEIGHTS")
+    if env:
+        return Path(env)
+    packaged = Path(__file__).resolve().parent.parent / "weights"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "weights"  # running from a source checkout
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    path = folder / MANIFEST_NAME
+    if not path.is_file():
+        return {"files": {}}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise WeightsError(f"{path}: unreadable weights manifest ({err})") from None
+
+
+def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Return (state_dict, metadata) from a safetensors or weights-only pickle file."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle payloads, truncated files, wrong formats
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise WeightsError(f"{path}: refused or unreadable as a weights-only checkpoint ({first[:200]})") from None
+    return _unwrap(obj, path), {}
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            return {k: fh.get_tensor(k) for k in fh.keys()}, meta
+    except (SafetensorError, OSError, ValueError) as err:
+        raise WeightsError(f"{path}: not a valid safetensors file ({err})") from None
+
+
+def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    for _ in range(3):
+        if isinstance(obj, dict) and not _is_state_dict(obj):
+            inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)
+            if inner is None:
+                break
+            obj = inner
+    if not (isinstance(obj, dict) and _is_state_dict(obj)):
+        raise WeightsError(f"{path}: no state dict found (expected tensors, or one of {', '.join(_WRAPPER_KEYS)})")
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def _is_state_dict(obj: dict) -> bool:
+    return bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def load_state_strict(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``state`` into ``module``; any missing/unexpected key or shape mismatch is one error line."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [f"{k} {tuple(state[k].shape)}!={tuple(v.shape)}" for k, v in own.items() if k in state and state[k].shape != v.shape]
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {_few(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {_few(unexpected)}")
+    if wrong:
+        problems.append(f"wrong shapes: {_few(wrong)}")
+    if problems:
+        raise WeightsError(f"{source}: weights do not match the model ({'; '.join(problems)})")
+    module.load_state_dict(state, strict=True)
+
+
+def _few(items: list[str], n: int = 4) -> str:
+    more = f" (+{len(items) - n} more)" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
+def verify_against_manifest(path: Path) -> None:
+    """If ``path``'s folder has a manifest listing it, its sha256 must match."""
+    entry = read_manifest(path.parent).get("files", {}).get(path.name)
+    if entry and entry.get("sha256") and sha256_of(path) != entry["sha256"]:
+        raise WeightsError(f"{path}: sha256 does not match {path.parent / MANIFEST_NAME}; the file is damaged or replaced")
+
+
+def resolve_weights(spec: ModelSpec, weights: str | Path | None) -> Path | None:
+    """Pick the weights file for a model, or explain how to get one."""
+    if weights is not None:
+        return Path(weights)
+    if not spec.needs_weights:
+        return None
+    folder = weights_dir()
+    name = spec.default_weights or next(iter(spec.weights.values()), None)
+    if name and (folder / name).is_file():
+        return folder / name
+    raise WeightsError(
+        f"no trained weights for model {spec.name!r} in {folder}; pass --weights FILE, "
+        f"or train some: airtool train --config {spec.name}-aio3, then airtool train export"
+    )
+
+
+def variant_from_metadata(spec: ModelSpec, meta: dict[str, str], variant: str | None) -> str:
+    stored = meta.get("airtool_variant")
+    model = meta.get("airtool_model")
+    if model and model != spec.name:
+        raise WeightsError(f"weights were trained for model {model!r}, not {spec.name!r}")
+    if variant and stored and variant != stored:
+        raise WeightsError(f"weights are for variant {stored!r}, not {variant!r}")
+    return variant or stored or "paper"
+
+
+def load_model(name: str, weights: str | Path | None = None, variant: str | None = None) -> tuple[nn.Module, ModelSpec]:
+    """Build a registered model and load its weights safely and strictly; returns it in eval mode."""
+    spec = get_spec(name)
+    path = resolve_weights(spec, weights)
+    if path is None:
+        return spec.create(variant or "paper").eval(), spec
+    verify_against_manifest(path)
+    state, meta = read_state_dict(path)
+    variant = variant_from_metadata(spec, meta, variant)
+    module = spec.create(variant)
+    load_state_strict(module.inference_modules(), state, str(path))
+    return module.eval(), spec
+
+
+def save_weights(
+    module: nn.Module, path: Path, *, model: str, variant: str, config: dict, metadata: dict[str, str] | None = None
+) -> str:
+    """Write ``module``'s state dict as safetensors (atomically) with its config; returns sha256."""
+    from safetensors.torch import save_file
+
+    meta = {"airtool_model": model, "airtool_variant": variant, "airtool_config": json.dumps(config, sort_keys=True)}
+    meta.update(metadata or {})
+    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
+    return sha256_of(path)
+
+
+def update_manifest(folder: Path, file_name: str, entry: dict[str, Any]) -> None:
+    """Add or replace one file's entry in ``folder/manifest.json`` (atomic write)."""
+    manifest = read_manifest(folder)
+    manifest.setdefault("files", {})[file_name] = entry
+    with atomic_path(folder / MANIFEST_NAME) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,172 @@
+"""Results of a batch and how they are shown: rich on stderr for people, NDJSON for machines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import IO, Protocol
+
+
+@dataclass
+class FileResult:
+    input: str
+    output: str | None
+    status: str  # "done", "skipped", "failed", "planned"
+    reason: str = ""
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        extra = data.pop("extra")
+        data.update(extra)
+        return data
+
+
+@dataclass
+class RunReport:
+    results: list[FileResult] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        return 3 if self.failed else 0
+
+    def summary(self) -> dict:
+        done = self.count("done")
+        return {
+            "summary": True,
+            "done": done,
+            "skipped": self.count("skipped"),
+            "failed": len(self.failed),
+            "planned": self.count("planned"),
+            "seconds": round(self.seconds, 3),
+            "images_per_second": round(done / self.seconds, 3) if self.seconds > 0 and done else 0.0,
+            "interrupted": self.interrupted,
+            "exit_code": self.exit_code,
+        }
+
+
+class Reporter(Protocol):
+    def start(self, total: int) -> None: ...
+    def file(self, result: FileResult) -> None: ...
+    def message(self, text: str) -> None: ...
+    def finish(self, report: RunReport) -> None: ...
+
+
+class NullReporter:
+    def start(self, total: int) -> None:
+        pass
+
+    def file(self, result: FileResult) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
+
+    def finish(self, report: RunReport) -> None:
+        pass
+
+
+class JsonReporter(NullReporter):
+    """One JSON object per file on stdout, then a summary object."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def file(self, result: FileResult) -> None:
+        self.stream.write(json.dumps(result.to_json()) + "\n")
+        self.stream.flush()
+
+    def finish(self, report: RunReport) -> None:
+        self.stream.write(json.dumps(report.summary()) + "\n")
+        self.stream.flush()
+
+
+class ConsoleReporter(NullReporter):
+    """Human output on stderr: a progress bar when stderr is a terminal, failures always."""
+
+    def __init__(self, quiet: bool = False, verb: str = "restored") -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True, highlight=False)
+        self.quiet = quiet
+        self.verb = verb
+        self.progress = None
+        self.task = None
+
+    def start(self, total: int) -> None:
+        if self.quiet or not self.console.is_terminal or total < 1:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=self.console, transient=True,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task(self.verb, total=total)
+
+    def file(self, result: FileResult) -> None:
+        if result.status == "failed":
+            self.console.print(f"[red]failed[/red] {_escape(result.input)}: {_escape(result.reason)}")
+        elif not self.quiet and result.notes:
+            self.console.print(f"note {_escape(result.input)}: {_escape('; '.join(result.notes))}")
+        if self.progress is not None:
+            self.progress.advance(self.task)
+
+    def message(self, text: str) -> None:
+        if not self.quiet:
+            self.console.print(_escape(text))
+
+    def finish(self, report: RunReport) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+        s = report.summary()
+        if self.quiet and not report.failed and not report.interrupted:
+            return
+        line = f"{s['done']} {self.verb}, {s['skipped']} skipped (already done), {s['failed']} failed in {s['seconds']:.1f} s"
+        if s["planned"]:
+            line = f"{s['planned']} to do, {s['skipped']} already done (dry run)"
+        if report.interrupted:
+            line += " (interrupted; run again to resume)"
+        self.console.print(line)
+
+
+class MultiReporter(NullReporter):
+    def __init__(self, *reporters: Reporter) -> None:
+        self.reporters = reporters
+
+    def start(self, total: int) -> None:
+        for r in self.reporters:
+            r.start(total)
+
+    def file(self, result: FileResult) -> None:
+        for r in self.reporters:
+            r.file(result)
+
+    def message(self, text: str) -> None:
+        for r in self.reporters:
+            r.message(text)
+
+    def finish(self, report: RunReport) -> None:
+        for r in self.reporters:
+            r.finish(report)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text.replace("\n", "\\n"))
