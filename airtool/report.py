@@ -101,7 +101,7 @@ class ConsoleReporter(NullReporter):
     def __init__(self, quiet: bool = False, verb: str = "restored") -> None:
         from rich.console import Console
 
-        self.console = Console(stderr=True, highlight=False)
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
         self.quiet = quiet
         self.verb = verb
         self.progress = None
