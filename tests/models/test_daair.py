@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from airtool.errors import UsageError
+from airtool.errors import UsageError, WeightsError
 from airtool.models.daair import SPEC, DaAIR, DaLe
+from airtool.models.weights import load_model, load_state_strict, save_weights
 
 
 @pytest.fixture
@@ -56,10 +58,10 @@ def test_router_loss_rejects_label_without_expert(tiny: DaAIR) -> None:
 def test_after_step_is_exact_ema_of_encoder_agnostic_expert(tiny: DaAIR) -> None:
     pairs = list(tiny.controller_sources())
     assert len(pairs) == sum(len(stage) for stage in tiny.decoders)
-    for level, (controller, source) in zip((2, 1, 0), pairs):  # deepest decoder first
+    for level, (controller, source) in zip((2, 1, 0), pairs, strict=True):  # deepest decoder first
         assert source is tiny.encoders[level][-1].dale.agnostic
         assert all(not p.requires_grad for p in controller.parameters())
-        assert all(torch.equal(c, a) for c, a in zip(controller.parameters(), source.parameters()))
+        assert all(torch.equal(c, a) for c, a in zip(controller.parameters(), source.parameters(), strict=True))
     with torch.no_grad():  # stand-in for an optimiser step on the encoder
         for _, source in pairs:
             for p in source.parameters():
@@ -67,8 +69,8 @@ def test_after_step_is_exact_ema_of_encoder_agnostic_expert(tiny: DaAIR) -> None
     before = [[p.clone() for p in c.parameters()] for c, _ in pairs]
     tiny.after_step(0)
     beta = tiny.cfg.ema_beta
-    for (controller, source), old in zip(pairs, before):
-        for p_c, p_old, p_a in zip(controller.parameters(), old, source.parameters()):
+    for (controller, source), old in zip(pairs, before, strict=True):
+        for p_c, p_old, p_a in zip(controller.parameters(), old, source.parameters(), strict=True):
             torch.testing.assert_close(p_c, beta * p_old + (1 - beta) * p_a, rtol=0, atol=1e-7)
             assert (p_c - p_a).norm() < (p_old - p_a).norm()
 
@@ -150,8 +152,28 @@ def test_safetensors_round_trip_strict(tiny: DaAIR, tmp_path: Path) -> None:
         other.load_state_dict(extra, strict=True)
 
 
+def test_shipped_weights_path_round_trip(tiny: DaAIR, tmp_path: Path) -> None:
+    """The way airtool ships weights: config in the metadata, strict load, controllers included."""
+    path = tmp_path / "daair-tiny.safetensors"
+    tiny.after_step(0)  # controllers are state too, not rebuilt from the encoder on load
+    save_weights(tiny, path, model="daair", variant="tiny", config=dataclasses.asdict(tiny.cfg))
+    loaded, spec = load_model("daair", path)
+    assert spec is SPEC and loaded.cfg == tiny.cfg
+    x = torch.rand(1, 3, 20, 28)
+    with torch.no_grad():
+        assert torch.equal(tiny.eval()(x), loaded(x))
+    state = tiny.state_dict()
+    del state["decoders.0.0.controller.dw.weight"]
+    with pytest.raises(WeightsError, match="controller"):
+        load_state_strict(SPEC.create("tiny"), state, "test")
+
+
 def test_bf16_autocast_forward_is_finite(tiny: DaAIR) -> None:
     x = torch.rand(1, 3, 24, 24)
     with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
         y = tiny(x)
     assert y.shape == x.shape and torch.isfinite(y).all()
+    dale = tiny.encoders[0][0].dale
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
+        _, logits = dale(torch.rand(2, dale.router.fc.in_features, 8, 8))
+    assert logits.dtype == torch.float32  # routing decisions are not made in bf16
