@@ -1,0 +1,1 @@
+"""Developer tools: docs generation and measurement scripts (run with python -m)."""

@@ -1,0 +1,1 @@
+complete --command airtool --no-files --arguments "(env _AIRTOOL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) airtool)" --condition "env _AIRTOOL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) airtool"
