@@ -37,7 +37,10 @@ The seed text lost every number in the method section, so each item below is our
    expansion 2.66, rank ratio r = 4, depthwise kernel k = 7. This gives 5,631,502 parameters
    (T = 3) and 5,931,890 (T = 5), against the paper's "6M" for both (models.md's estimate was
    5.6M / 5.9M).
-2. No refinement stage (none is drawn in Fig. 3; the text mentions one only in passing).
+2. No refinement stage. Sec. 3 once says the global residual reaches "the output of the
+   refinement stage" (and Appendix A does not list its removal from Restormer), but Fig. 3
+   draws none; we follow the figure, as models.md does. The parameter count cannot settle it:
+   Restormer's four refinement blocks at C = 24 would add only ~35k parameters.
    Output = ``conv3x3(decoder_1 + shallow features) + input``: the figure's feature-level
    global residual plus an image-level residual, which costs nothing.
 3. Restormer conventions where the figure shows no detail: WithBias LayerNorm, no bias in any
@@ -47,7 +50,8 @@ The seed text lost every number in the method section, so each item below is our
    ``1x1 C_R->C_R``, with C_R = C / r. No GELU inside the modulation: the product is already
    non-linear. Every expert (and the controller) has its own down-projection.
 5. Router: global average pool of the normalised input -> Linear(C -> T, with bias) -> softmax
-   -> top-1. One router per DaLe, i.e. per block.
+   -> top-1. One router per DaLe, i.e. per block, decoder blocks included. Routers run in fp32
+   even under autocast, so reduced precision cannot flip a near-tied decision.
 6. Sparse routing follows the sparse-MoE works the paper cites (Shazeer et al. 2017; Riquelme et
    al. 2021): the chosen expert's output is scaled by its router probability, so the router also
    receives gradient from the restoration loss. Routing uses the router's decision in training
@@ -59,11 +63,14 @@ The seed text lost every number in the method section, so each item below is our
 8. Cross-attention in the decoder: MDTA-style channel attention (Restormer base). q and v from
    the DaLe output x_hat (one 1x1 C->2C + depthwise 3x3), k from the controller features
    x_C = Proj(C_R->C)(E_C(LN(x))) (1x1 + depthwise 3x3), per-head temperature, 1x1 output.
-   Proj(C_R->C) of the controller is trained by gradients; only E_C itself is EMA-updated.
+   Proj(C_R->C) of the controller is trained by gradients; only E_C itself is EMA-updated
+   (its parameters have ``requires_grad=False``, but gradient still flows through it to LN(x)).
 9. EMA: beta = 0.999; every decoder block of a level takes the last encoder block's E_A of the
    same level as its source; E_C starts as a copy of its source (as a momentum teacher does),
    so the first steps already use a meaningful key branch. The latent level has no decoder
-   and therefore no controller.
+   and therefore no controller. Controllers are saved in the state dict like any weight.
+10. Training: a step where some expert receives no sample leaves its parameters without a
+   gradient (that is what sparse routing means), so DDP needs ``find_unused_parameters=True``.
 """
 
 from __future__ import annotations
@@ -75,6 +82,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from airtool.errors import UsageError
 from airtool.models.base import RestorationNet
 from airtool.models.blocks import GDFN, MDTA, Downsample, LayerNorm2d, Upsample, pad_to_multiple
 from airtool.models.spec import ModelSpec, PrecisionPolicy
@@ -272,8 +280,6 @@ class DaAIR(RestorationNet):
         """Degradation-classification cross-entropy averaged over every router (Sec. 3.1)."""
         task = task.to(device=logits[0].device, dtype=torch.long)
         if task.min() < 0 or task.max() >= self.cfg.num_tasks:
-            from airtool.errors import UsageError
-
             raise UsageError(
                 f"task label {int(task.max())} is outside this DaAIR variant's {self.cfg.num_tasks} experts; "
                 "use the 'paper5' variant for 5-task data"
@@ -336,7 +342,7 @@ SPEC = ModelSpec(
         note=(
             "bf16 deviation measured with untrained weights (torch.manual_seed(0), paper variant) on the "
             "256x256 centre crop of CBSD68/101085.png, fp32 vs torch.autocast('cpu', bfloat16) "
-            "(scripts/measure_daair.py); seeds 0-2 on two images gave 0.004-0.013. Re-measure with trained "
+            "(scripts/measure_model.py daair); seeds 0-2 on two images gave 0.004-0.013. Re-measure with trained "
             "weights. LayerNorm statistics and the routers run in fp32, so bf16 cannot flip a routing "
             "decision by rounding. fp16 untested, so not offered."
         ),
