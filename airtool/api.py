@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from airtool.errors import UsageError
 from airtool.io.image import DEFAULT_MAX_PIXELS, Picture, encode_image, read_image
 from airtool.io.paths import Job, Plan, plan
@@ -130,3 +132,73 @@ def _saver(quality: int):
         return str(job.dst)
 
     return save
+
+
+@dataclass(frozen=True)
+class DegradeOptions:
+    """``ops`` is the ordered list of (op name, spec text), e.g. [("haze", "medium"), ("noise", "25")]."""
+
+    ops: tuple[tuple[str, str], ...] = ()
+    seed: int = 0
+    pairs: bool = False
+    overwrite: bool = False
+    suffix: str = ""
+    format: str | None = None
+    quality: int = 95
+    recursive: bool = False
+    dry_run: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+def degrade(inputs: list[str], output: str, options: DegradeOptions, reporter: Reporter | None = None) -> RunReport:
+    """Apply synthetic degradations; results depend only on the seed and each file's relative path.
+
+    Every output gets a ``<output name>.json`` sidecar with the exact parameters. With
+    ``pairs``, degraded images go to ``output/input/`` and clean copies to ``output/target/``.
+    """
+    from airtool.degrade import Chain
+    from airtool.engine.batch import run_batch
+
+    chain = Chain.parse(list(options.ops))
+    if options.pairs and output == "-":
+        raise UsageError("--pairs needs an output folder")
+    dest = str(Path(output) / "input") if options.pairs else output
+    work = plan(inputs, dest, recursive=options.recursive, suffix=options.suffix, fmt=options.format)
+    if options.pairs and any(job.src is None for job in work.jobs):
+        raise UsageError("--pairs cannot read from stdin")
+    _clean_temps(work, output)
+    stages = _degrade_stages(chain, options, Path(output) if options.pairs else None)
+    return run_batch(work, stages, reporter or NullReporter(), overwrite=options.overwrite, dry_run=options.dry_run)
+
+
+def _degrade_stages(chain: Any, options: DegradeOptions, pairs_root: Path | None):
+    import json
+
+    import torch
+
+    from airtool.engine.batch import Stages
+    from airtool.io.atomic import write_bytes
+
+    save_image = _saver(options.quality)
+
+    def load(job: Job) -> Picture:
+        data = sys.stdin.buffer.read() if job.src is None else job.src
+        return read_image(data, str(job.src) if job.src else "<stdin>", options.max_pixels)
+
+    def compute(job: Job, pic: Picture) -> tuple[Picture, Picture, dict]:
+        img = torch.from_numpy(np.ascontiguousarray(np.clip(pic.pixels, 0, 1))).permute(2, 0, 1)
+        out, sidecar = chain.run(img, options.seed, Path(job.rel).as_posix())
+        return pic, pic.with_pixels(out.permute(1, 2, 0).numpy()), sidecar
+
+    def save(job: Job, item: tuple[Picture, Picture, dict]) -> str:
+        clean, degraded, sidecar = item
+        if job.dst is not None:
+            job.dst.parent.mkdir(parents=True, exist_ok=True)
+            if pairs_root is not None:
+                target = pairs_root / "target" / job.dst.relative_to(pairs_root / "input")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write_bytes(target, encode_image(clean, job.fmt, options.quality, str(target)))
+            write_bytes(job.dst.with_name(job.dst.name + ".json"), (json.dumps(sidecar, indent=1) + "\n").encode())
+        return save_image(job, degraded)  # written last: its existence marks the job done
+
+    return Stages(load=load, compute=compute, save=save, is_done=_output_exists, notes=lambda p: p.notes)
