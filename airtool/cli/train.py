@@ -1,0 +1,178 @@
+"""``airtool train`` (run or resume a training run) and ``airtool train export``.
+
+``train`` is a sub-command group whose callback trains when no sub-command is given, so both
+``airtool train --config cpu-small`` and ``airtool train export RUN --out FILE`` work.
+Nothing heavy is imported at module level (no torch, no numpy).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from airtool.cli.common import fail
+
+HELP = """Train a model from a YAML config (a shipped preset name or a file), or resume a run.
+
+Each run lives in runs/<name>/: the resolved config.yaml, log.jsonl and the last two
+checkpoints. Multi-GPU: torchrun --nproc-per-node N -m airtool train --config ...
+
+Examples:
+
+\b
+  airtool train --list-configs
+  airtool train --config cpu-small
+  airtool train --config symunet-aio3 --set data.batch_size=2 --set train.steps=1000
+  airtool train --resume runs/cpu-small
+  airtool train export runs/cpu-small --out weights/symunet-small-cpu.safetensors
+"""
+
+train_app = typer.Typer(name="train", help=HELP, invoke_without_command=True, rich_markup_mode=None)
+
+
+@train_app.callback(invoke_without_command=True)
+def train(
+    ctx: typer.Context,
+    config: Annotated[Optional[str], typer.Option("--config", "-c", metavar="NAME|FILE", help="Preset name (see --list-configs) or a YAML file.")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a config key: --set train.optim.lr=1e-4 (repeatable).")] = None,
+    resume: Annotated[Optional[str], typer.Option("--resume", metavar="RUN", help="Continue a run (folder, or name under runs/) from its last good checkpoint.")] = None,
+    list_configs: Annotated[bool, typer.Option("--list-configs", help="List the shipped presets and exit.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Training events as JSON lines on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress; only errors and the final line.")] = False,
+) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    from airtool.errors import AirtoolError, UsageError
+
+    try:
+        if list_configs:
+            _list_configs()
+            return
+        if (config is None) == (resume is None):
+            raise UsageError("pass --config NAME|FILE to start a run, or --resume RUN to continue one")
+        result = _run(config, list(overrides or []), resume, json_out, quiet)
+    except AirtoolError as err:
+        fail(err)
+    _done(result, json_out)
+
+
+def _run(config: str | None, overrides: list[str], resume: str | None, json_out: bool, quiet: bool) -> Any:
+    from airtool.engine import train as engine
+
+    command = "airtool " + shlex.join(sys.argv[1:]) if sys.argv else ""
+    if resume is not None:
+        run = engine.resolve_run(resume)
+        cfg = engine.load_run_config(run, overrides)
+    else:
+        assert config is not None
+        cfg = engine.load_train_config(config, overrides)
+        run = None
+    with _Reporter(json_out, quiet) as report:
+        return engine.train(cfg, run=run, resume=resume is not None, on_event=report, command=command)
+
+
+def _list_configs() -> None:
+    from airtool.engine.train import load_train_config, preset_names
+
+    for name in preset_names():
+        cfg = load_train_config(name)
+        what = f"{cfg.model.name}/{cfg.model.variant}, {cfg.setting}, {cfg.train.steps} steps, crop {cfg.data.crop}, batch {cfg.data.batch_size}"
+        typer.echo(f"{name:22s} {what}")
+
+
+def _done(result: Any, json_out: bool) -> None:
+    line = (f"trained {result.run} to step {result.step} (loss {result.loss if result.loss is None else round(result.loss, 5)}); "
+            f"export with: airtool train export {result.run} --out weights/NAME.safetensors")
+    typer.echo(line, err=True)
+    if json_out:
+        import json
+
+        typer.echo(json.dumps({"event": "result", "run": str(result.run), "step": result.step, "loss": result.loss,
+                               "val": result.val, "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+                               "wall_time_s": result.wall_time_s}))
+
+
+class _Reporter:
+    """Turns training events into a rich progress bar (stderr is a TTY), plain stderr lines for
+    logs and validations (otherwise), and JSON lines on stdout with ``--json``."""
+
+    def __init__(self, json_out: bool, quiet: bool) -> None:
+        self.json_out, self.quiet = json_out, quiet
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> _Reporter:
+        if not self.quiet and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeRemainingColumn(), console=Console(stderr=True))
+            self.bar.start()
+        return self
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        import json
+
+        kind = event.get("event")
+        if self.json_out:
+            typer.echo(json.dumps(event, sort_keys=True))
+        if self.bar is not None:
+            self._progress(kind, event)
+        elif not self.quiet and kind in ("start", "val", "resume", "checkpoint_skipped", "done"):
+            typer.echo(f"airtool train: {_describe(event)}", err=True)
+
+    def _progress(self, kind: Any, event: dict[str, Any]) -> None:
+        if kind == "start":
+            self.task = self.bar.add_task("training", total=event["steps"], completed=event["step"])
+        elif kind == "step" and self.task is not None:
+            self.bar.update(self.task, completed=event["step"], description=f"loss {event['loss']:.4f}")
+        elif kind in ("val", "resume", "checkpoint_skipped"):
+            self.bar.console.print(_describe(event))
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _describe(event: dict[str, Any]) -> str:
+    kind = event.get("event")
+    if kind == "val":
+        return f"step {event['step']}: held-out PSNR {event['val_psnr']:.2f} dB, SSIM {event['val_ssim']:.4f}"
+    if kind == "start":
+        return f"from step {event['step']} to {event['steps']} on {event['hardware']}"
+    if kind == "resume":
+        return f"resumed at step {event['step']} from {event['path']}"
+    if kind == "checkpoint_skipped":
+        return f"skipped damaged checkpoint: {event['reason']}"
+    return f"done at step {event.get('step')} in {event.get('seconds', 0):.0f} s"
+
+
+@train_app.command("export")
+def export(
+    run: Annotated[str, typer.Argument(help="Run folder (or name under runs/).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .safetensors file, e.g. weights/symunet-aio3.safetensors.")],
+    raw: Annotated[bool, typer.Option("--no-ema", help="Export the raw weights instead of the EMA weights.")] = False,
+    no_manifest: Annotated[bool, typer.Option("--no-manifest", help="Do not add an entry to manifest.json beside --out.")] = False,
+) -> None:
+    """Write a run's EMA weights (inference part only) as safetensors, plus a manifest entry."""
+    from airtool.errors import AirtoolError, UsageError
+
+    try:
+        if out.suffix != ".safetensors":
+            raise UsageError(f"--out {out}: the file name must end in .safetensors")
+        from airtool.engine.train import export_run, resolve_run
+
+        command = "airtool " + shlex.join(sys.argv[1:]) if sys.argv else ""
+        result = export_run(resolve_run(run), out, use_ema=not raw, command=command, manifest=not no_manifest)
+    except AirtoolError as err:
+        fail(err)
+    typer.echo(f"wrote {result.path} (step {result.step}, sha256 {result.sha256[:16]}…)", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(train_app, name="train")

@@ -1,0 +1,317 @@
+"""Training and validation data for ``airtool train``.
+
+Sources are paired folders (``input/`` + ``target/``, matched by file stem) or clean folders
+degraded on the fly (noise with the papers' σ ∈ {15, 25, 50}; rain, haze, blur and low light
+through ``airtool.degrade``). A mixture draws each sample from a source with probability
+proportional to its ``weight`` (the papers' per-task repeat factors, models.md §7).
+
+Reproducibility: sample ``k`` of a run (counted over the whole run and all ranks) is a pure
+function of ``(seed, k)``: its own numpy Generator picks the source, the file, the crop, the
+flip/rotation and the degradation. Resuming at step ``s`` therefore just starts the stream at
+``k = s · batch · world``, and DataLoader workers and DDP ranks need no RNG bookkeeping.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from airtool.errors import ConfigError
+from airtool.tasks import task_index
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# shared/data/MANIFEST.md: never train on the evaluation sets.
+EVALUATION_SETS = frozenset({"CBSD68", "BSD68", "Set12", "Rain100L", "SOTS_outdoor_mini"})
+Augment = Literal["none", "flips-rot", "promptir", "hvflip"]
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One folder of training images."""
+
+    path: str  # relative to ``DataConfig.root`` unless absolute
+    task: str  # airtool.tasks name: noise, rain, haze, blur, lowlight
+    paired: bool = False  # input/ + target/ by stem; otherwise clean images degraded on the fly
+    weight: float = 1.0  # share of the mixture (relative)
+    sigmas: tuple[float, ...] = (15.0, 25.0, 50.0)  # noise σ on the 0-255 scale, one drawn per sample
+    noise: Literal["uint8", "float"] = "uint8"  # uint8: PromptIR truncation; float: NDR-Restore
+    preset: str | None = None  # airtool.degrade preset for rain/haze/blur/lowlight
+    holdout: int = 0  # the last N files (sorted) are kept out of training, for validation
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    sources: tuple[SourceConfig, ...]
+    root: str = "../shared/data"  # relative to the working directory
+    crop: int = 128
+    batch_size: int = 8  # per process; the global batch is batch_size × world size
+    workers: int = 2
+    # flips-rot: h-flip, v-flip, transpose each p=0.5 (BasicSR, NDR); promptir: one of the 7
+    # non-identity flip/rotations (PromptIR, AnyIR); hvflip: h- and v-flip (DaAIR).
+    augment: Augment = "flips-rot"
+
+
+@dataclass(frozen=True)
+class ValConfig:
+    every: int = 1000  # steps between validations; 0 = never
+    crop: int = 128  # centre crop of each held-out image
+    limit: int = 8  # at most this many held-out samples
+
+
+Sample = tuple[Tensor, Tensor, int]  # degraded CHW, clean CHW (float32, [0, 1]), task label
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """Float32 (H, W, 3) in [0, 1]; grey images are replicated to three channels."""
+    from airtool.io.image import read_image
+
+    pixels = read_image(path).pixels
+    if pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    return np.ascontiguousarray(pixels[..., :3], dtype=np.float32)
+
+
+def list_images(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: data folder not found")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+
+
+def paired_files(folder: Path) -> list[tuple[Path, Path]]:
+    """(input, target) pairs of ``folder/input`` and ``folder/target`` with the same stem."""
+    targets = {p.stem: p for p in list_images(folder / "target")}
+    pairs = [(p, targets[p.stem]) for p in list_images(folder / "input") if p.stem in targets]
+    if not pairs:
+        raise ConfigError(f"{folder}: no input/target pairs with matching file stems")
+    return pairs
+
+
+# -- degradations -------------------------------------------------------------------------
+
+
+def _degrade_op(task: str) -> object:
+    import importlib
+
+    try:
+        return importlib.import_module(f"airtool.degrade.{task}")
+    except ImportError:
+        raise ConfigError(f"on-the-fly {task!r} data needs airtool.degrade.{task}, which is not installed") from None
+
+
+def degrade(clean: np.ndarray, src: SourceConfig, rng: np.random.Generator) -> np.ndarray:
+    """Degrade one clean HWC crop for ``src.task`` with the ``airtool.degrade`` op.
+
+    Noise follows the papers (models.md §7): σ drawn from ``src.sigmas`` per sample, added after
+    the crop and augmentation; ``uint8`` = PromptIR's clip + uint8 truncation, ``float`` =
+    NDR-Restore's clipped float noise without quantisation.
+    """
+    op: Any = _degrade_op(src.task)
+    fixed: dict[str, Any] = {}
+    if src.task == "noise":
+        sigma = float(rng.choice(src.sigmas))
+        fixed = {"sigma": sigma, "protocol": "promptir"} if src.noise == "uint8" else {"sigma": sigma, "quantize": "none"}
+    params = op.sample(rng, preset=src.preset, **fixed)
+    chw = torch.from_numpy(np.ascontiguousarray(clean.transpose(2, 0, 1)))
+    out = op.apply(chw, params, rng=rng)
+    return out.clamp(0, 1).numpy().transpose(1, 2, 0).astype(np.float32)
+
+
+# -- crops and augmentation ---------------------------------------------------------------
+
+
+def random_crop(images: list[np.ndarray], size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """The same random ``size``² window of each image (reflect-padded first when smaller)."""
+    h, w = images[0].shape[:2]
+    if any(im.shape[:2] != (h, w) for im in images):
+        raise ValueError(f"paired images differ in size: {[im.shape for im in images]}")
+    if h < size or w < size:
+        pad = ((0, max(0, size - h)), (0, max(0, size - w)), (0, 0))
+        images = [np.pad(im, pad, mode="reflect") for im in images]
+        h, w = images[0].shape[:2]
+    top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    return [im[top : top + size, left : left + size] for im in images]
+
+
+def center_crop(img: np.ndarray, size: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    th, tw = min(size, h), min(size, w)
+    top, left = (h - th) // 2, (w - tw) // 2
+    return img[top : top + th, left : left + tw]
+
+
+def _dihedral(img: np.ndarray, mode: int) -> np.ndarray:
+    """Mode 0 is the identity; 1-7 are the other flips/rotations of the square."""
+    out = np.rot90(img, k=mode % 4, axes=(0, 1))
+    return out[:, ::-1] if mode >= 4 else out
+
+
+def augment_mode(kind: str, rng: np.random.Generator) -> tuple[bool, bool, bool] | int:
+    if kind == "promptir":
+        return int(rng.integers(1, 8))  # PromptIR's augmentation never returns the identity
+    if kind == "flips-rot":
+        return tuple(bool(b) for b in rng.random(3) < 0.5)  # type: ignore[return-value]
+    if kind == "hvflip":
+        h, v = rng.random(2) < 0.5
+        return (bool(h), bool(v), False)
+    return 0
+
+
+def apply_augment(img: np.ndarray, mode: tuple[bool, bool, bool] | int) -> np.ndarray:
+    if isinstance(mode, int):
+        return _dihedral(img, mode)
+    hflip, vflip, transpose = mode
+    if hflip:
+        img = img[:, ::-1]
+    if vflip:
+        img = img[::-1]
+    if transpose:
+        img = img.transpose(1, 0, 2)
+    return img
+
+
+def to_tensor(img: np.ndarray) -> Tensor:
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32))
+
+
+# -- sources, the mixture, loaders ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """A resolved source: its config and its (training or held-out) files."""
+
+    cfg: SourceConfig
+    files: tuple[tuple[Path, Path | None], ...]  # (input, target) pairs, or (clean, None)
+
+    @property
+    def label(self) -> int:
+        return task_index(self.cfg.task)
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        first, second = self.files[index]
+        return read_rgb(first), (read_rgb(second) if second is not None else None)
+
+    def make(self, images: list[np.ndarray], rng: np.random.Generator) -> Sample:
+        """(degraded, clean) from already cropped/augmented images; clean ones degraded now."""
+        if self.cfg.paired:
+            degraded, clean = images
+        else:
+            clean = images[0]
+            degraded = degrade(np.ascontiguousarray(clean), self.cfg, rng)
+        return to_tensor(degraded), to_tensor(clean), self.label
+
+
+def _resolve(root: str, path: str) -> Path:
+    folder = Path(path)
+    folder = folder if folder.is_absolute() else Path(root) / folder
+    banned = EVALUATION_SETS.intersection(folder.resolve().parts)
+    if banned:
+        raise ConfigError(f"{folder}: {sorted(banned)[0]} is an evaluation set; never train on it")
+    return folder
+
+
+def build_sources(cfg: DataConfig) -> tuple[list[Source], list[Source]]:
+    """(training sources, held-out sources) with their file lists; bad folders raise ConfigError."""
+    if not cfg.sources:
+        raise ConfigError("data.sources: at least one source is needed")
+    train, held = [], []
+    holdouts: dict[Path, int] = {}  # a folder shared by sources must hold out the same files
+    for i, src in enumerate(cfg.sources):
+        task_index(src.task)
+        if src.weight <= 0:
+            raise ConfigError(f"data.sources[{i}].weight: must be > 0")
+        folder = _resolve(cfg.root, src.path)
+        if holdouts.setdefault(folder.resolve(), src.holdout) != src.holdout:
+            raise ConfigError(f"data.sources[{i}].holdout: {folder} is used with different holdout counts")
+        files: list[tuple[Path, Path | None]] = (
+            list(paired_files(folder)) if src.paired else [(p, None) for p in list_images(folder)]
+        )
+        if len(files) <= src.holdout:
+            raise ConfigError(f"data.sources[{i}]: {folder} has {len(files)} images, holdout is {src.holdout}")
+        cut = len(files) - src.holdout
+        train.append(Source(src, tuple(files[:cut])))
+        if src.holdout:
+            held.append(Source(src, tuple(files[cut:])))
+    return train, held
+
+
+class MixtureDataset(Dataset):
+    """Item ``i`` is training sample ``start + i`` of the run, a pure function of (seed, that id)."""
+
+    def __init__(self, sources: list[Source], cfg: DataConfig, seed: int, start: int, length: int) -> None:
+        self.sources, self.cfg, self.seed = sources, cfg, seed
+        self.start, self.length = start, length
+        weights = np.array([s.cfg.weight for s in sources], dtype=np.float64)
+        self.probs = weights / weights.sum()
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> Sample:
+        rng = np.random.default_rng([self.seed, self.start + i])
+        src = self.sources[int(rng.choice(len(self.sources), p=self.probs))]
+        first, second = src.load(int(rng.integers(len(src.files))))
+        images = [first] if second is None else [first, second]
+        mode = augment_mode(self.cfg.augment, rng)
+        images = [apply_augment(im, mode) for im in random_crop(images, self.cfg.crop, rng)]
+        return src.make(images, rng)
+
+
+def build_train_loader(
+    cfg: DataConfig, seed: int, *, start_step: int, steps: int, rank: int = 0, world: int = 1,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """Batches for steps ``start_step+1 … start_step+steps`` of this rank.
+
+    Under DDP, ``DistributedSampler`` (no shuffling: the ids are already random draws) gives rank
+    ``r`` the ids ``r, r+W, r+2W, …``, so each step's global batch is the same for any W.
+    """
+    sources, _ = build_sources(cfg)
+    per_step = cfg.batch_size * world
+    dataset = MixtureDataset(sources, cfg, seed, start_step * per_step, steps * per_step)
+    sampler = None
+    if world > 1:
+        from torch.utils.data.distributed import DistributedSampler
+
+        sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False, drop_last=True)
+    return DataLoader(
+        dataset, batch_size=cfg.batch_size, sampler=sampler, shuffle=False, drop_last=True,
+        num_workers=worker_count(cfg.workers), pin_memory=pin_memory, persistent_workers=False,
+    )
+
+
+def build_val_samples(cfg: DataConfig, val: ValConfig, seed: int) -> list[Sample]:
+    """Held-out samples, taken round-robin over the sources (so every task is represented): a
+    centre crop of each held-out file, degraded once with a fixed per-sample seed."""
+    _, held = build_sources(cfg)
+    order = [(s, i) for i in range(max((len(s.files) for s in held), default=0)) for s in held if i < len(s.files)]
+    samples: list[Sample] = []
+    for k, (src, index) in enumerate(order[: val.limit]):
+        rng = np.random.default_rng([seed, 1, k])
+        first, second = src.load(index)
+        images = [center_crop(im, val.crop) for im in ([first] if second is None else [first, second])]
+        samples.append(src.make(images, rng))
+    return samples
+
+
+def worker_count(requested: int) -> int:
+    """Never more DataLoader workers than CPUs available to this process."""
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, min(requested, available))
+
+
+def describe(cfg: DataConfig) -> list[dict[str, object]]:
+    """What the manifest records about the data: folder, task, weight, paired or synthetic."""
+    return [
+        {"path": str(Path(cfg.root) / s.path), "task": s.task, "weight": s.weight,
+         "kind": "paired" if s.paired else f"clean+{s.task}" + (f" sigma={list(s.sigmas)}" if s.task == "noise" else "")}
+        for s in cfg.sources
+    ]
+

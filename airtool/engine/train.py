@@ -1,0 +1,579 @@
+"""``airtool train``: a plain PyTorch loop for every registered model.
+
+Per step (models.md §7): ``model.forward_train(degraded, clean, task)`` -> L1 (+ FFT-L1) + the
+model's aux losses; backward (AMP optional); gradient clipping; optimiser step; LR schedule
+step; ``model.after_step(step)``; EMA update. Validation on held-out training images, JSONL
+log and atomic checkpoints live in the run folder ``<output_dir>/<name>/``:
+
+    config.yaml          resolved config (the source of truth on --resume)
+    command.txt          the command line that started the run
+    log.jsonl            one JSON object per logged step / validation / checkpoint
+    checkpoints/step-00001000.pt   model, EMA, optimiser, scheduler, step, RNG states
+
+Scale out: launched by ``torchrun`` (WORLD_SIZE > 1) it runs DDP, one process per GPU; the
+data stream is sharded by ``DistributedSampler`` (see ``airtool.engine.data``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import platform
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from airtool.config import apply_overrides, load_yaml, to_dict, to_yaml
+from airtool.engine.data import DataConfig, ValConfig, build_train_loader, build_val_samples, describe
+from airtool.engine.losses import LossConfig, total_loss
+from airtool.errors import ConfigError, WeightsError
+from airtool.models import get_spec
+
+CHECKPOINT_GLOB = "step-*.pt"
+Event = dict[str, Any]
+EventSink = Callable[[Event], None]
+
+
+# -- configuration -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    variant: str = "paper"
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: Literal["adam", "adamw"] = "adamw"
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    name: Literal["cosine", "multistep", "constant"] = "cosine"
+    warmup_steps: int = 0  # linear warm-up from lr·warmup_start_factor
+    warmup_start_factor: float = 0.001
+    horizon: int | None = None  # steps the cosine spans (incl. warm-up); default train.steps
+    min_lr: float = 0.0  # cosine floor (eta_min)
+    milestones: tuple[int, ...] = ()  # multistep
+    gamma: float = 0.5  # multistep
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    steps: int
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    grad_clip: float | None = None  # max L2 norm of all gradients
+    ema_decay: float = 0.999
+    ema_warmup: bool = True  # decay min(d, (1+step)/(10+step)): short runs get a usable EMA
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    device: str = "auto"
+    log_every: int = 100
+    ckpt_every: int = 1000
+    keep_checkpoints: int = 2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str
+    model: ModelConfig
+    data: DataConfig
+    train: LoopConfig
+    val: ValConfig = field(default_factory=ValConfig)
+    setting: str = "aio3"  # aio3 / aio5 / custom: the row of the weights manifest
+    seed: int = 0
+    output_dir: str = "runs"
+    notes: str = ""
+
+
+def preset_names() -> list[str]:
+    """Names of the training presets shipped in ``airtool/configs/train``."""
+    folder = resources.files("airtool.configs") / "train"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_train_config(source: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """A preset name (``symunet-aio3``) or a YAML file, plus ``--set`` overrides, validated."""
+    path = Path(source)
+    if str(source).endswith((".yaml", ".yml")) or path.is_file():
+        return load_yaml(path, TrainConfig, overrides)
+    if str(source) not in preset_names():
+        raise ConfigError(f"unknown training config {str(source)!r}; presets: {', '.join(preset_names())}")
+    with resources.as_file(resources.files("airtool.configs") / "train" / f"{source}.yaml") as file:
+        return load_yaml(file, TrainConfig, overrides)
+
+
+# -- distributed setup ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> Dist:
+    """DDP when started by torchrun (WORLD_SIZE > 1), otherwise a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    import torch.distributed as td
+
+    if not td.is_initialized():
+        td.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return Dist(td.get_rank(), td.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _device(name: str) -> torch.device:
+    from airtool.engine.device import resolve_device
+
+    device = resolve_device(name)
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)
+    return device
+
+
+def hardware(device: torch.device, world: int) -> str:
+    if device.type == "cuda":
+        what = torch.cuda.get_device_name(device)
+    else:
+        what = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    return f"{world}× {what}, torch {torch.__version__}"
+
+
+# -- optimiser, schedule, precision, EMA ---------------------------------------------------
+
+
+def build_optimizer(cfg: OptimConfig, params: Iterator[nn.Parameter]) -> torch.optim.Optimizer:
+    kind = torch.optim.AdamW if cfg.name == "adamw" else torch.optim.Adam
+    return kind(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+
+
+def build_scheduler(cfg: ScheduleConfig, optimizer: torch.optim.Optimizer, steps: int) -> Any:
+    """PyTorch's own schedulers, stepped once per optimiser step (not per epoch)."""
+    from torch.optim import lr_scheduler as sch
+
+    warmup = cfg.warmup_steps
+    if cfg.name == "cosine":
+        span = max(1, (cfg.horizon or steps) - warmup)
+        main: Any = sch.CosineAnnealingLR(optimizer, T_max=span, eta_min=cfg.min_lr)
+    elif cfg.name == "multistep":
+        main = sch.MultiStepLR(optimizer, milestones=[m - warmup for m in cfg.milestones], gamma=cfg.gamma)
+    else:
+        main = sch.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    if warmup <= 0:
+        return main
+    ramp = sch.LinearLR(optimizer, start_factor=cfg.warmup_start_factor, end_factor=1.0, total_iters=warmup)
+    return sch.SequentialLR(optimizer, [ramp, main], milestones=[warmup])
+
+
+def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CPU or GPU, fp16 on GPU only; ``none`` = fp32."""
+    if amp == "none":
+        return contextlib.nullcontext()
+    if amp == "fp16" and device.type != "cuda":
+        raise ConfigError(f"train.amp: fp16 needs a CUDA device, not {device.type}; use bf16 or none")
+    return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
+def _check_amp(amp: str, spec: Any, device: torch.device) -> None:
+    """Only precisions the model's policy lists for this device (models/spec.py)."""
+    autocast(device, amp)
+    allowed = spec.precision.allowed(device.type)
+    if amp != "none" and amp not in allowed:
+        raise ConfigError(f"train.amp: {amp} is not validated for {spec.name} on {device.type} (allowed: {', '.join(allowed)})")
+
+
+class Ema:
+    """Exponential moving average of a model's state (floating tensors averaged, others copied)."""
+
+    def __init__(self, model: nn.Module, decay: float, warmup: bool = True) -> None:
+        self.decay, self.warmup = decay, warmup
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> None:
+        decay = min(self.decay, (1 + step) / (10 + step)) if self.warmup else self.decay
+        for key, value in model.state_dict().items():
+            avg = self.state[key]
+            if avg.dtype.is_floating_point:
+                avg.lerp_(value.detach(), 1.0 - decay)
+            else:
+                avg.copy_(value)
+
+
+# -- RNG states as tensors and plain types, so checkpoints load with weights_only=True ------
+
+
+def rng_state() -> dict[str, Any]:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, mt, gauss = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "python": {"version": version, "state": torch.tensor(mt, dtype=torch.int64), "gauss": gauss},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    npy = state["numpy"]
+    np.random.set_state((npy["kind"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["cached"]))
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# -- checkpoints ----------------------------------------------------------------------------
+
+_CHECKPOINT_KEYS = ("step", "model", "ema", "optimizer", "scheduler", "rng")
+
+
+def save_checkpoint(folder: Path, state: dict[str, Any], keep: int = 2) -> Path:
+    """Write ``step-<N>.pt`` atomically (temp file in ``folder`` + fsync + os.replace), then
+    delete all but the newest ``keep`` checkpoints."""
+    from airtool.io.atomic import atomic_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"step-{state['step']:08d}.pt"
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    for old in list_checkpoints(folder)[max(1, keep):]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    """Checkpoints in ``folder``, newest step first."""
+    return sorted(folder.glob(CHECKPOINT_GLOB), reverse=True) if folder.is_dir() else []
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load one checkpoint safely (``weights_only=True``); damage raises ``WeightsError``."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, bad pickle opcode, unsafe global...
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        raise WeightsError(f"{path}: unreadable checkpoint ({reason})") from None
+    missing = [k for k in _CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise WeightsError(f"{path}: not an airtool checkpoint (missing {', '.join(missing)})")
+    return state
+
+
+def load_latest_checkpoint(folder: Path) -> tuple[dict[str, Any], Path, list[str]]:
+    """The newest readable checkpoint, its path, and one line per newer one that was damaged."""
+    skipped: list[str] = []
+    for path in list_checkpoints(folder):
+        try:
+            return load_checkpoint(path), path, skipped
+        except WeightsError as err:
+            skipped.append(str(err))
+    detail = f" ({'; '.join(skipped)})" if skipped else ""
+    raise WeightsError(f"{folder}: no readable checkpoint{detail}")
+
+
+# -- the run folder -------------------------------------------------------------------------
+
+
+def resolve_run(run: str | Path, output_dir: str | Path = "runs") -> Path:
+    """A run folder given as a path, or as a name under ``output_dir``."""
+    for candidate in (Path(run), Path(output_dir) / str(run)):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise ConfigError(f"{run}: not a run folder (no config.yaml here or under {output_dir}/)")
+
+
+def load_run_config(run: Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """The resolved config saved in a run folder, with ``--set`` overrides (e.g. more steps)."""
+    return load_yaml(run / "config.yaml", TrainConfig, overrides)
+
+
+def _prepare_run(cfg: TrainConfig, run: Path, resume: bool, command: str) -> None:
+    from airtool.io.atomic import write_bytes
+
+    if not resume and list_checkpoints(run / "checkpoints"):
+        raise ConfigError(
+            f"{run} already has checkpoints; continue it with --resume {run}, or pick another --set name=..."
+        )
+    run.mkdir(parents=True, exist_ok=True)
+    write_bytes(run / "config.yaml", to_yaml(cfg).encode())
+    if command:
+        with open(run / "command.txt", "a", encoding="utf-8") as fh:
+            fh.write(command + "\n")
+
+
+def _append_jsonl(path: Path, record: Event) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+# -- the loop --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run: Path
+    step: int
+    loss: float | None
+    val: dict[str, float] | None
+    checkpoint: Path | None
+    wall_time_s: float
+    resumed_from: Path | None
+
+
+class _TrainForward(nn.Module):
+    """Makes ``forward_train`` the module's ``forward``, so DDP synchronises its gradients."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, degraded: Tensor, clean: Tensor, task: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        return self.model.forward_train(degraded, clean, task)
+
+
+class Trainer:
+    """Owns the model, optimiser, schedule, EMA and run folder of one training run (one rank)."""
+
+    def __init__(self, cfg: TrainConfig, run: Path, dist: Dist, on_event: EventSink | None) -> None:
+        self.cfg, self.run, self.dist, self.on_event = cfg, run, dist, on_event
+        self.device = _device(cfg.train.device)
+        spec = get_spec(cfg.model.name)
+        _check_amp(cfg.train.amp, spec, self.device)
+        seed_everything(cfg.seed)  # identical initial weights on every rank
+        self.model = spec.create(cfg.model.variant).to(self.device).train()
+        self.optimizer = build_optimizer(cfg.train.optim, self.model.parameters())
+        self.scheduler = build_scheduler(cfg.train.schedule, self.optimizer, cfg.train.steps)
+        self.ema = Ema(self.model, cfg.train.ema_decay, cfg.train.ema_warmup)
+        fp16 = cfg.train.amp == "fp16"
+        self.scaler = torch.amp.GradScaler("cuda") if fp16 else None
+        self.net: nn.Module = _TrainForward(self.model)
+        if dist.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            # DaAIR routes each image to one expert: unused parameters differ from step to step.
+            self.net = nn.parallel.DistributedDataParallel(self.net, device_ids=ids, find_unused_parameters=True)
+        self.step, self.wall, self.last_val = 0, 0.0, None
+        self.hardware = hardware(self.device, dist.world)
+        seed_everything(cfg.seed + dist.rank)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": 1, "step": self.step, "model": self.model.state_dict(), "ema": self.ema.state,
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler else None, "rng": rng_state(),
+            "wall_time_s": self.wall, "hardware": self.hardware, "val": self.last_val,
+        }
+
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.ema.state = {k: v.to(self.device) for k, v in ckpt["ema"].items()}
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        if self.scaler is not None and ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"])
+        self.step, self.wall, self.last_val = int(ckpt["step"]), float(ckpt["wall_time_s"]), ckpt.get("val")
+
+    def emit(self, event: Event, log: bool = True) -> None:
+        if not self.dist.main:
+            return
+        if log:
+            _append_jsonl(self.run / "log.jsonl", event)
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def train_step(self, batch: tuple[Tensor, Tensor, Tensor]) -> dict[str, float]:
+        """One optimiser step; returns the loss terms and the gradient norm as floats."""
+        degraded, clean, task = (t.to(self.device, non_blocking=True) for t in batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        with autocast(self.device, self.cfg.train.amp):
+            restored, aux = self.net(degraded, clean, task)
+        loss, parts = total_loss(self.cfg.train.loss, restored, clean, aux)
+        if not torch.isfinite(loss):
+            from airtool.errors import AirtoolError
+
+            raise AirtoolError(f"loss is {loss.item()} at step {self.step + 1}; lower train.optim.lr or use train.amp=none")
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        clip = self.cfg.train.grad_clip
+        norm = nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip else float("inf"))
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        self.model.after_step(self.step)
+        self.ema.update(self.model, self.step)
+        out = {"loss": loss.item(), "grad_norm": float(norm)}
+        out.update({k: v.item() for k, v in parts.items()})
+        return out
+
+    @torch.no_grad()
+    def validate(self, samples: list, eval_model: nn.Module) -> dict[str, float]:
+        """Mean PSNR/SSIM of the EMA weights on the held-out samples (promptir metrics)."""
+        from airtool.metrics import METRIC_SPECS, score
+
+        eval_model.load_state_dict(self.ema.state)
+        eval_model.eval()
+        results = []
+        for degraded, clean, _ in samples:
+            with autocast(self.device, self.cfg.train.amp):
+                out = eval_model(degraded[None].to(self.device))
+            pred = out[0].float().cpu().numpy().transpose(1, 2, 0)
+            results.append(score(pred, clean.numpy().transpose(1, 2, 0), METRIC_SPECS["promptir"]))
+        psnr = float(np.mean([min(r[0], 100.0) for r in results]))
+        return {"val_psnr": psnr, "val_ssim": float(np.mean([r[1] for r in results])), "val_count": len(results)}
+
+    def checkpoint(self) -> Path | None:
+        if not self.dist.main:
+            return None
+        path = save_checkpoint(self.run / "checkpoints", self.state(), self.cfg.train.keep_checkpoints)
+        self.emit({"event": "checkpoint", "step": self.step, "path": str(path)})
+        return path
+
+    def fit(self) -> TrainResult:
+        """Train from ``self.step`` to ``train.steps``; checkpoint every ``ckpt_every`` and at the end."""
+        cfg, loop = self.cfg, self.cfg.train
+        loader = build_train_loader(
+            cfg.data, cfg.seed, start_step=self.step, steps=max(0, loop.steps - self.step),
+            rank=self.dist.rank, world=self.dist.world, pin_memory=self.device.type == "cuda",
+        )
+        samples = build_val_samples(cfg.data, cfg.val, cfg.seed) if self.dist.main and cfg.val.every else []
+        eval_model = copy.deepcopy(self.model) if samples else None
+        self.emit({"event": "start", "step": self.step, "steps": loop.steps, "hardware": self.hardware,
+                   "val_samples": len(samples)})
+        last_ckpt, stats = None, None
+        started, t_step = time.monotonic(), time.monotonic()
+        for batch in loader:
+            stats = self.train_step(batch)
+            now = time.monotonic()
+            self.wall += now - t_step
+            stats.update(step=self.step, lr=self.optimizer.param_groups[0]["lr"], sec=now - t_step)
+            t_step = now
+            logged = self.step % loop.log_every == 0 or self.step == loop.steps
+            self.emit({"event": "step", **stats}, log=logged)
+            if eval_model is not None and (self.step % cfg.val.every == 0 or self.step == loop.steps):
+                self.last_val = {"step": self.step, **self.validate(samples, eval_model)}
+                self.emit({"event": "val", **self.last_val})
+            if self.step % loop.ckpt_every == 0 or self.step == loop.steps:
+                last_ckpt = self.checkpoint()
+        self.emit({"event": "done", "step": self.step, "seconds": time.monotonic() - started})
+        loss = stats["loss"] if stats else None
+        return TrainResult(self.run, self.step, loss, self.last_val, last_ckpt, self.wall, None)
+
+
+def train(
+    cfg: TrainConfig, *, run: Path | None = None, resume: bool = False, on_event: EventSink | None = None,
+    command: str = "",
+) -> TrainResult:
+    """Train ``cfg`` in ``run`` (default ``<output_dir>/<name>``); ``resume`` continues from the
+    newest readable checkpoint there, falling back to the previous one if the newest is damaged.
+
+    Raises ``ConfigError`` for a bad config or a run folder that already has checkpoints
+    (without ``resume``), ``WeightsError`` when no checkpoint of a resumed run can be read.
+    """
+    run = Path(run) if run is not None else Path(cfg.output_dir) / cfg.name
+    dist = init_distributed()
+    if dist.main:
+        _prepare_run(cfg, run, resume, command)
+    trainer = Trainer(cfg, run, dist, on_event)
+    resumed_from = None
+    if resume:
+        ckpt, resumed_from, skipped = load_latest_checkpoint(run / "checkpoints")
+        for line in skipped:
+            trainer.emit({"event": "checkpoint_skipped", "reason": line})
+        trainer.restore(ckpt)
+        trainer.emit({"event": "resume", "step": trainer.step, "path": str(resumed_from)})
+    result = trainer.fit()
+    return TrainResult(result.run, result.step, result.loss, result.val, result.checkpoint,
+                       result.wall_time_s, resumed_from)
+
+
+# -- export ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    sha256: str
+    step: int
+    manifest: Path | None
+
+
+def export_run(run: Path, out: Path, *, use_ema: bool = True, command: str = "", manifest: bool = True) -> ExportResult:
+    """Write the (EMA) weights of ``inference_modules()`` from a run's newest good checkpoint as
+    safetensors with the model and training config in its metadata, and add a manifest entry
+    (sha256, data, steps, hardware, wall time, command) in ``out``'s folder."""
+    from airtool.models.weights import save_weights, update_manifest
+
+    cfg = load_run_config(run)
+    ckpt, ckpt_path, _ = load_latest_checkpoint(run / "checkpoints")
+    spec = get_spec(cfg.model.name)
+    model = spec.create(cfg.model.variant)
+    model.load_state_dict(ckpt["ema" if use_ema else "model"])
+    model_cfg = to_dict(spec.config(cfg.model.variant))
+    meta = {"airtool_setting": cfg.setting, "airtool_steps": str(ckpt["step"]),
+            "airtool_train_config": json.dumps(to_dict(cfg), sort_keys=True), "airtool_ema": str(use_ema).lower()}
+    out = Path(out)
+    sha = save_weights(model.inference_modules(), out, model=cfg.model.name, variant=cfg.model.variant,
+                       config=model_cfg, metadata=meta)
+    if not manifest:
+        return ExportResult(out, sha, int(ckpt["step"]), None)
+    entry = _manifest_entry(cfg, ckpt, run, sha, model_cfg, command)
+    update_manifest(out.parent, out.name, entry)
+    return ExportResult(out, sha, int(ckpt["step"]), out.parent / "manifest.json")
+
+
+def _manifest_entry(cfg: TrainConfig, ckpt: dict[str, Any], run: Path, sha: str, model_cfg: dict, command: str) -> dict:
+    commands = (run / "command.txt").read_text().splitlines() if (run / "command.txt").is_file() else []
+    val = ckpt.get("val") or {}
+    return {
+        "sha256": sha, "model": cfg.model.name, "variant": cfg.model.variant, "setting": cfg.setting,
+        "config": {"model": model_cfg, "train": to_dict(cfg)}, "data": describe(cfg.data),
+        "steps": int(ckpt["step"]), "hardware": ckpt.get("hardware", ""),
+        "wall_time_s": round(float(ckpt.get("wall_time_s", 0.0)), 1),
+        "command": {"train": commands, "export": command},
+        "scores": {"heldout_val": val} if val else {},
+    }
+
+
+__all__ = [
+    "TrainConfig", "ModelConfig", "LoopConfig", "OptimConfig", "ScheduleConfig", "TrainResult", "ExportResult",
+    "load_train_config", "preset_names", "resolve_run", "load_run_config", "train", "export_run",
+    "apply_overrides", "save_checkpoint", "load_checkpoint", "load_latest_checkpoint", "list_checkpoints",
+]
