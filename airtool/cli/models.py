@@ -33,7 +33,8 @@ def models(
     table = Table("model", "params", "weights", "paper")
     for row in rows:
         params = f"{row['params']:,}" if row["params"] is not None else "?"
-        table.add_row(row["name"], params, ", ".join(row["weights"]) or "(none: see --weights)", row["paper"])
+        none = "(not needed)" if row["params"] == 0 else "(none: see --weights)"
+        table.add_row(row["name"], params, ", ".join(row["weights"]) or none, row["paper"])
     Console().print(table)
 
 

@@ -60,8 +60,11 @@ class ModelSpec:
     default_weights: str | None = None
     needs_weights: bool = True
     notes: str = ""
+    family: str | None = None  # the architecture's registry name when this entry is a resized copy
+    default_variant: str = "paper"
 
-    def config(self, variant: str = "paper") -> Any:
+    def config(self, variant: str | None = None) -> Any:
+        variant = variant or self.default_variant
         try:
             return self.variants[variant]
         except KeyError:
@@ -70,7 +73,7 @@ class ModelSpec:
 
             raise UsageError(f"model {self.name!r} has no variant {variant!r} (have: {names})") from None
 
-    def create(self, variant: str = "paper", **overrides: Any) -> nn.Module:
+    def create(self, variant: str | None = None, **overrides: Any) -> nn.Module:
         import dataclasses
 
         cfg = self.config(variant)

@@ -8,7 +8,7 @@ CLIP semantic injection. Module names match the authors' so their BasicSR checkp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from torch import Tensor, nn
 
@@ -87,5 +87,19 @@ SPEC = ModelSpec(
     params=22_288_827,
     size_multiple=32,
     precision=PrecisionPolicy(note="LayerNorm statistics in fp32; fp16 untested, so not offered."),
-    weights={},
+    weights={"aio3": "symunet-aio3.safetensors"},
+)
+
+# SymUNet-S: the same architecture at width 16 with fewer blocks, the size this project can
+# train on a 2-core CPU. Shipped under its own name so it is never mistaken for the paper model.
+SMALL_SPEC = replace(
+    SPEC,
+    name="symunet-s",
+    title="SymUNet-S (reduced width, airtool)",
+    variants={"small": SPEC.variants["small"], "tiny": SPEC.variants["tiny"]},
+    params=783_501,
+    weights={"aio3": "symunet-s-aio3.safetensors"},
+    family="symunet",
+    default_variant="small",
+    notes="Width 16, encoder (1,2,2), middle 2, decoder (2,2,1): not the paper's configuration.",
 )

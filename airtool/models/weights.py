@@ -138,20 +138,28 @@ def resolve_weights(spec: ModelSpec, weights: str | Path | None) -> Path | None:
     name = spec.default_weights or next(iter(spec.weights.values()), None)
     if name and (folder / name).is_file():
         return folder / name
+    shipped = [m for m in _models_with_weights(folder) if m != spec.name]
+    hint = f"; shipped weights exist for: {', '.join(shipped)} (--model NAME)" if shipped else ""
     raise WeightsError(
-        f"no trained weights for model {spec.name!r} in {folder}; pass --weights FILE, "
-        f"or train some: airtool train --config {spec.name}-aio3, then airtool train export"
+        f"no trained weights for model {spec.name!r} in {folder}; pass --weights FILE, or train some "
+        f"(airtool train --config {spec.family or spec.name}-aio3, then airtool train export){hint}"
     )
+
+
+def _models_with_weights(folder: Path) -> list[str]:
+    from airtool.models import list_specs
+
+    return [s.name for s in list_specs() if any((folder / f).is_file() for f in s.weights.values())]
 
 
 def variant_from_metadata(spec: ModelSpec, meta: dict[str, str], variant: str | None) -> str:
     stored = meta.get("airtool_variant")
     model = meta.get("airtool_model")
-    if model and model != spec.name:
+    if model and model not in (spec.name, spec.family):
         raise WeightsError(f"weights were trained for model {model!r}, not {spec.name!r}")
     if variant and stored and variant != stored:
         raise WeightsError(f"weights are for variant {stored!r}, not {variant!r}")
-    return variant or stored or "paper"
+    return variant or stored or spec.default_variant
 
 
 def load_model(name: str, weights: str | Path | None = None, variant: str | None = None) -> tuple[nn.Module, ModelSpec]:
@@ -159,7 +167,7 @@ def load_model(name: str, weights: str | Path | None = None, variant: str | None
     spec = get_spec(name)
     path = resolve_weights(spec, weights)
     if path is None:
-        return spec.create(variant or "paper").eval(), spec
+        return spec.create(variant).eval(), spec
     verify_against_manifest(path)
     state, meta = read_state_dict(path)
     variant = variant_from_metadata(spec, meta, variant)
