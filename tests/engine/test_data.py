@@ -1,0 +1,154 @@
+"""Training data: pairing, per-sample determinism, resume offsets, crops/augmentation, noise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from airtool.engine import data as D
+from airtool.errors import ConfigError
+
+
+def _png(path: Path, arr: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+
+
+def make_train_data(root: Path, seed: int = 0) -> Path:
+    """root/train/clean (5 RGB + 1 grey), root/train/paired/{input,target} (4 pairs, input = 0.8·target+20)."""
+    rng = np.random.default_rng(seed)
+    for i in range(5):
+        _png(root / "train" / "clean" / f"c{i}.png", rng.integers(0, 256, (44, 52, 3), dtype=np.uint8))
+    _png(root / "train" / "clean" / "g5.png", rng.integers(0, 256, (40, 40), dtype=np.uint8))
+    for i in range(4):
+        target = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+        _png(root / "train" / "paired" / "target" / f"{i:03d}.png", target)
+        _png(root / "train" / "paired" / "input" / f"{i:03d}.png", (target * 0.8 + 20).astype(np.uint8))
+    return root
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> D.DataConfig:
+    root = make_train_data(tmp_path)
+    return D.DataConfig(
+        sources=(
+            D.SourceConfig("train/clean", "noise", sigmas=(25.0,), holdout=1),
+            D.SourceConfig("train/paired", "rain", paired=True, holdout=1),
+        ),
+        root=str(root), crop=16, batch_size=2, workers=0,
+    )
+
+
+def _batches(loader) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    return [tuple(t.clone() for t in b) for b in loader]
+
+
+def test_batches_are_a_pure_function_of_seed_and_step(cfg):
+    first = _batches(D.build_train_loader(cfg, 7, start_step=0, steps=3))
+    again = _batches(D.build_train_loader(cfg, 7, start_step=0, steps=3))
+    resumed = _batches(D.build_train_loader(cfg, 7, start_step=2, steps=1))
+    other = _batches(D.build_train_loader(cfg, 8, start_step=0, steps=3))
+    assert len(first) == 3 and first[0][0].shape == (2, 3, 16, 16) and first[0][2].dtype == torch.int64
+    for a, b in zip(first, again):
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert all(torch.equal(x, y) for x, y in zip(first[2], resumed[0]))  # resume at step 2 = same stream
+    assert not torch.equal(first[0][1], other[0][1])
+
+
+def test_worker_processes_give_the_same_batches(cfg):
+    from dataclasses import replace
+
+    inline = _batches(D.build_train_loader(cfg, 3, start_step=0, steps=2))
+    workers = _batches(D.build_train_loader(replace(cfg, workers=1), 3, start_step=0, steps=2))
+    assert all(torch.equal(x, y) for a, b in zip(inline, workers) for x, y in zip(a, b))
+
+
+def test_distributed_ranks_split_the_same_global_stream(cfg):
+    """With W ranks, rank r gets ids r, r+W, ...: together they cover the single-process ids."""
+    single = D.MixtureDataset(D.build_sources(cfg)[0], cfg, 5, 0, 8)
+    pytest.importorskip("torch.distributed")
+    from torch.utils.data.distributed import DistributedSampler
+
+    ids = [list(DistributedSampler(single, num_replicas=2, rank=r, shuffle=False, drop_last=True)) for r in (0, 1)]
+    assert sorted(ids[0] + ids[1]) == list(range(8)) and ids[0][:2] == [0, 2]
+
+
+def test_paired_crops_stay_aligned_and_labels_follow_the_task(cfg):
+    from dataclasses import replace
+
+    only_rain = replace(cfg, sources=(cfg.sources[1],), augment="promptir")
+    ds = D.MixtureDataset(D.build_sources(only_rain)[0], only_rain, 0, 0, 6)
+    for i in range(6):
+        degraded, clean, label = ds[i]
+        expected = np.floor(clean.numpy() * 255 * 0.8 + 20) / 255  # input = uint8(0.8·target + 20)
+        assert np.allclose(degraded.numpy(), expected, atol=1.5 / 255)
+        assert label == 1  # airtool.tasks: rain
+
+
+def test_noise_is_promptir_uint8_and_grey_becomes_rgb(cfg):
+    from dataclasses import replace
+
+    only_noise = replace(cfg, sources=(cfg.sources[0],), augment="none")
+    ds = D.MixtureDataset(D.build_sources(only_noise)[0], only_noise, 0, 0, 8)
+    for i in range(8):
+        degraded, clean, label = ds[i]
+        levels = degraded.numpy() * 255
+        assert np.allclose(levels, np.round(levels), atol=1e-3) and label == 0
+        assert 15 < float((degraded - clean).std()) * 255 < 35  # sigma 25, clipped
+        assert degraded.shape[0] == 3
+
+
+def test_float_noise_is_not_quantised(cfg):
+    from dataclasses import replace
+
+    src = replace(cfg.sources[0], noise="float")
+    rng = np.random.default_rng(0)
+    out = D.degrade(np.full((16, 16, 3), 0.5, np.float32), src, rng)
+    assert not np.allclose(out * 255, np.round(out * 255), atol=1e-3)
+
+
+def test_augmentations():
+    rng = np.random.default_rng(0)
+    modes = {D.augment_mode("promptir", rng) for _ in range(200)}
+    assert modes == set(range(1, 8))  # PromptIR never returns the identity
+    img = np.arange(12, dtype=np.float32).reshape(2, 2, 3)
+    outs = {D.apply_augment(img, m).tobytes() for m in range(8)}
+    assert len(outs) == 8  # the eight flips/rotations are distinct
+    assert D.apply_augment(img, (True, False, False))[0, 0, 0] == img[0, 1, 0]
+    assert D.augment_mode("none", rng) == 0
+
+
+def test_small_images_are_reflect_padded_to_the_crop():
+    rng = np.random.default_rng(0)
+    a = np.zeros((10, 12, 3), np.float32)
+    out = D.random_crop([a, a + 1], 16, rng)
+    assert out[0].shape == (16, 16, 3) and np.all(out[1] == 1)
+
+
+def test_holdout_files_feed_validation_only(cfg):
+    train, held = D.build_sources(cfg)
+    assert len(train[0].files) == 5 and [p.name for p, _ in held[0].files] == ["g5.png"]
+    assert [p.name for p, _ in held[1].files] == ["003.png"]
+    samples = D.build_val_samples(cfg, D.ValConfig(crop=16, limit=8), 0)
+    assert [s[2] for s in samples] == [0, 1]  # round-robin over the sources
+    again = D.build_val_samples(cfg, D.ValConfig(crop=16, limit=8), 0)
+    assert torch.equal(samples[0][0], again[0][0])
+
+
+def test_config_errors(cfg, tmp_path: Path):
+    from dataclasses import replace
+
+    bench = tmp_path / "Rain100L"
+    (bench / "input").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="evaluation set; never train on it"):
+        D.build_sources(replace(cfg, sources=(D.SourceConfig(str(bench), "rain", paired=True),)))
+    with pytest.raises(ConfigError, match="different holdout"):
+        D.build_sources(replace(cfg, sources=(cfg.sources[0], replace(cfg.sources[0], task="haze", holdout=0))))
+    with pytest.raises(ConfigError, match="data folder not found"):
+        D.build_sources(replace(cfg, sources=(D.SourceConfig("nowhere", "noise"),)))
+    with pytest.raises(ConfigError, match="holdout is 9"):
+        D.build_sources(replace(cfg, sources=(replace(cfg.sources[1], holdout=9),)))
