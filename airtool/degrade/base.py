@@ -86,7 +86,7 @@ def from_uint8_hwc(arr: np.ndarray, like: Tensor) -> Tensor:
     """(H, W, C) or (H, W) uint8 -> (C, H, W) float in [0, 1] with ``like``'s dtype and device."""
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    out = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).to(torch.float32) / 255.0
+    out = torch.from_numpy(np.array(arr.transpose(2, 0, 1))).to(torch.float32) / 255.0
     return out.to(like.device, like.dtype)
 
 

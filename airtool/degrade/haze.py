@@ -174,7 +174,7 @@ def _auto_depth(img: Tensor) -> Tensor:
     vertical = torch.linspace(1.0, 0.0, h).view(1, 1, h, 1).expand(1, 1, h, w)
     dark = img.min(dim=1, keepdim=True).values
     r = max(1, scale // 60)
-    dark = -F.max_pool2d(-F.pad(dark, (r, r, r, r), mode="replicate"), 2 * r + 1, stride=1)
+    dark = -_separable(F.max_pool2d, -dark, r)  # erosion: min over a (2r+1)^2 window
     dark = _normalise(gaussian_blur(dark, scale / 100.0))
     raw = 0.55 * vertical + 0.45 * dark
     guide = img.mean(dim=1, keepdim=True)
@@ -182,9 +182,15 @@ def _auto_depth(img: Tensor) -> Tensor:
     return _normalise(gaussian_blur(smooth, scale / 200.0))
 
 
+def _separable(pool: Any, x: Tensor, r: int) -> Tensor:
+    """A (2r+1)^2 pooling as two 1-D passes (rows, then columns), edge-replicated."""
+    x = pool(F.pad(x, (r, r, 0, 0), mode="replicate"), (1, 2 * r + 1), stride=1)
+    return pool(F.pad(x, (0, 0, r, r), mode="replicate"), (2 * r + 1, 1), stride=1)
+
+
 def _box(x: Tensor, r: int) -> Tensor:
     """Mean over a (2r+1)^2 window, edge-replicated."""
-    return F.avg_pool2d(F.pad(x, (r, r, r, r), mode="replicate"), 2 * r + 1, stride=1)
+    return _separable(F.avg_pool2d, x, r)
 
 
 def _guided_filter(guide: Tensor, src: Tensor, radius: int, eps: float) -> Tensor:
