@@ -169,7 +169,7 @@ def line_kernel(
     along = xx * ux + yy * uy
     across = (-xx * uy + yy * ux).abs()
     w_across = (width / 2.0 + 0.5 - across).clamp(0.0, 1.0)
-    w_along = (half_len + 0.5 - along.abs()).clamp(0.0, 1.0)
+    w_along = (length / 2.0 + 0.5 - along.abs()).clamp(0.0, 1.0)
     k = w_across * w_along
     if taper > 0 and half_len > 0:
         s = (along / half_len).clamp(-1.0, 1.0)
