@@ -28,7 +28,7 @@ Examples:
   airtool train --config cpu-small
   airtool train --config symunet-aio3 --set data.batch_size=2 --set train.steps=1000
   airtool train --resume runs/cpu-small
-  airtool train export runs/cpu-small --out weights/symunet-small-cpu.safetensors
+  airtool train export runs/cpu-small --out weights/symunet-s-aio3.safetensors
 """
 
 train_app = typer.Typer(name="train", help=HELP, invoke_without_command=True, rich_markup_mode=None)
@@ -80,7 +80,7 @@ def _list_configs() -> None:
 
     for name in preset_names():
         cfg = load_train_config(name)
-        what = f"{cfg.model.name}/{cfg.model.variant}, {cfg.setting}, {cfg.train.steps} steps, crop {cfg.data.crop}, batch {cfg.data.batch_size}"
+        what = f"{cfg.model.name}/{cfg.model.variant or 'default'}, {cfg.setting}, {cfg.train.steps} steps, crop {cfg.data.crop}, batch {cfg.data.batch_size}"
         typer.echo(f"{name:22s} {what}")
 
 

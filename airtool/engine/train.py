@@ -50,7 +50,7 @@ EventSink = Callable[[Event], None]
 @dataclass(frozen=True)
 class ModelConfig:
     name: str
-    variant: str = "paper"
+    variant: str | None = None  # None: the model's default variant
 
 
 @dataclass(frozen=True)
@@ -544,26 +544,29 @@ def export_run(run: Path, out: Path, *, use_ema: bool = True, command: str = "",
     cfg = load_run_config(run)
     ckpt, ckpt_path, _ = load_latest_checkpoint(run / "checkpoints")
     spec = get_spec(cfg.model.name)
-    model = spec.create(cfg.model.variant)
+    variant = cfg.model.variant or spec.default_variant
+    model = spec.create(variant)
     model.load_state_dict(ckpt["ema" if use_ema else "model"])
-    model_cfg = to_dict(spec.config(cfg.model.variant))
+    model_cfg = to_dict(spec.config(variant))
     meta = {"airtool_setting": cfg.setting, "airtool_steps": str(ckpt["step"]),
             "airtool_train_config": json.dumps(to_dict(cfg), sort_keys=True), "airtool_ema": str(use_ema).lower()}
     out = Path(out)
-    sha = save_weights(model.inference_modules(), out, model=cfg.model.name, variant=cfg.model.variant,
+    sha = save_weights(model.inference_modules(), out, model=cfg.model.name, variant=variant,
                        config=model_cfg, metadata=meta)
     if not manifest:
         return ExportResult(out, sha, int(ckpt["step"]), None)
-    entry = _manifest_entry(cfg, ckpt, run, sha, model_cfg, command)
+    entry = _manifest_entry(cfg, variant, ckpt, run, sha, model_cfg, command)
     update_manifest(out.parent, out.name, entry)
     return ExportResult(out, sha, int(ckpt["step"]), out.parent / "manifest.json")
 
 
-def _manifest_entry(cfg: TrainConfig, ckpt: dict[str, Any], run: Path, sha: str, model_cfg: dict, command: str) -> dict:
+def _manifest_entry(
+    cfg: TrainConfig, variant: str, ckpt: dict[str, Any], run: Path, sha: str, model_cfg: dict, command: str
+) -> dict:
     commands = (run / "command.txt").read_text().splitlines() if (run / "command.txt").is_file() else []
     val = ckpt.get("val") or {}
     return {
-        "sha256": sha, "model": cfg.model.name, "variant": cfg.model.variant, "setting": cfg.setting,
+        "sha256": sha, "model": cfg.model.name, "variant": variant, "setting": cfg.setting,
         "config": {"model": model_cfg, "train": to_dict(cfg)}, "data": describe(cfg.data),
         "steps": int(ckpt["step"]), "hardware": ckpt.get("hardware", ""),
         "wall_time_s": round(float(ckpt.get("wall_time_s", 0.0)), 1),

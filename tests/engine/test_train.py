@@ -16,6 +16,14 @@ from airtool.engine import train as T
 from airtool.errors import ConfigError, WeightsError
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: on a shared 2-core machine, 2 threads are several times slower here."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def make_train_data(root: Path) -> Path:
     rng = np.random.default_rng(0)
     for i in range(4):
