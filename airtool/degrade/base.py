@@ -11,7 +11,6 @@ clipped to [0, 1]. Nothing here touches the global torch or numpy random state.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -336,8 +335,3 @@ def check_fixed(op: str, keys: Mapping[str, KeySpec], fixed: Mapping[str, Any]) 
             raise UsageError(f"--{op}: unknown key {key!r} (valid keys: {', '.join(keys)})")
         out[key] = keys[key].convert(op, key, value)
     return out
-
-
-def params_dict(params: Any) -> dict[str, Any]:
-    """JSON-ready dict of a Params dataclass (``dataclasses.asdict``)."""
-    return dataclasses.asdict(params)

@@ -11,7 +11,8 @@ Examples: ``--noise 25`` (sigma on 0-255), ``--noise 15,gray``, ``--jpeg 20`` (q
 ``--rain heavy``, ``--rain light,angle=10``, ``--haze beta=1.0,A=0.9,depth=linear``,
 ``--blur motion:length=15,angle=30``, ``--blur shake``, ``--blur defocus:radius=4``,
 ``--blur gauss:sigma=2``, ``--lowlight ev=-4``. Keys not given are drawn from the preset's
-ranges (no preset: the union of all presets). Bad specs raise ``UsageError``.
+ranges (no preset: the union of all presets). Keys match case-insensitively (``a=0.9`` is
+``A``); a depth-map path cannot contain commas. Bad specs raise ``UsageError``.
 
 Typical batch use (results depend only on the seed and the file's relative path)::
 

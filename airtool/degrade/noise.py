@@ -19,7 +19,6 @@ import torch
 from torch import Tensor
 
 from airtool.degrade.base import (
-    Choice,
     KeySpec,
     Uniform,
     as_batch,
@@ -103,7 +102,7 @@ def apply(
         y = torch.from_numpy(gen.poisson(lam) / params.poisson).to(x.device, x.dtype)
     if params.sigma > 0:
         shape = (x.shape[0], 1, *x.shape[2:]) if params.gray else tuple(x.shape)
-        field = torch.from_numpy(gen.standard_normal(shape, dtype=np.float32))
+        field = torch.from_numpy(gen.standard_normal(shape).astype(np.float32, copy=False))
         y = y + (params.sigma / 255.0) * field.to(x.device, x.dtype)
     y = y.clamp(0.0, 1.0)
     return restore(quantize8(y) if params.quantize == "round" else y)
