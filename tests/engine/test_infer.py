@@ -1,0 +1,83 @@
+"""Restorer: grey handling, OOM back-off, NaN fallback to fp32, precision policy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from airtool.engine.device import Runtime, resolve
+from airtool.engine.infer import Restorer, TileOptions
+from airtool.errors import DeviceError
+from airtool.models import get_spec
+from airtool.models.spec import PrecisionPolicy
+from tests.conftest import gradient_image
+
+
+class _Brighten(nn.Module):
+    def forward(self, x):
+        return x * 0.5 + 0.25
+
+
+class _NeedsSmallTiles(nn.Module):
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+        self.calls = []
+
+    def forward(self, x):
+        self.calls.append(tuple(x.shape[-2:]))
+        if x.shape[-1] * x.shape[-2] > self.limit:
+            raise torch.OutOfMemoryError("simulated")
+        return x
+
+
+class _NanInBf16(nn.Module):
+    def forward(self, x):
+        if torch.is_autocast_cpu_enabled():
+            return torch.full_like(x, float("nan"))
+        return x
+
+
+def _restorer(model, tile="auto", precision="fp32"):
+    spec = get_spec("identity")
+    return Restorer(model, spec, Runtime(torch.device("cpu"), precision), TileOptions(tile, 16, 2))
+
+
+def test_grey_in_grey_out():
+    out = _restorer(_Brighten())(gradient_image(20, 30, channels=1))
+    assert out.shape == (20, 30, 1)
+    assert np.allclose(out, gradient_image(20, 30, channels=1) * 0.5 + 0.25, atol=1e-6)
+
+
+def test_out_of_memory_halves_the_tile_and_retries():
+    model = _NeedsSmallTiles(limit=128 * 128)
+    restorer = _restorer(model, tile=512)
+    image = gradient_image(300, 260)
+    out = restorer(image)
+    assert np.allclose(out, image, atol=1e-6)
+    # whole image first (512 > image), then 150 px, then 75 px tiles
+    assert model.calls[0] == (300, 260) and restorer.last_tile == 75
+
+
+def test_out_of_memory_below_minimum_is_a_clear_error():
+    with pytest.raises(DeviceError, match="out of memory"):
+        _restorer(_NeedsSmallTiles(limit=16))(gradient_image(200, 200))
+
+
+def test_non_finite_bf16_output_is_recomputed_in_fp32():
+    restorer = _restorer(_NanInBf16(), precision="bf16")
+    image = gradient_image(24, 24)
+    out = restorer(image)
+    assert restorer.fp32_retries == 1 and np.allclose(out, image, atol=1e-6)
+
+
+def test_precision_policy_is_enforced():
+    policy = PrecisionPolicy(cpu=("fp32",))
+    with pytest.raises(DeviceError, match="not validated"):
+        resolve(policy, "cpu", "bf16")
+    assert resolve(policy, "cpu", "auto").precision == "fp32"
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="CUDA is not available"):
+            resolve(policy, "cuda:3", "fp32")
