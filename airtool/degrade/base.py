@@ -270,6 +270,22 @@ def sample_fields(
     return values
 
 
+def sample_params(
+    module: Any, rng: np.random.Generator, preset: str | None, fixed: Mapping[str, Any], seeded: bool = True
+) -> Any:
+    """The common ``sample``: validate ``fixed``, draw the preset's ranges, then (if ``seeded``)
+    a per-op seed for the per-pixel noise; ``fixed`` wins everywhere.
+
+    ``module`` is the op module (its NAME, KEYS, PRESETS and Params are used).
+    """
+    fixed = check_fixed(module.NAME, module.KEYS, fixed)
+    values = sample_fields(rng, preset_ranges(module.NAME, module.PRESETS, preset), fixed)
+    if seeded:
+        seed = draw_seed(rng)  # drawn even when fixed, so the stream position never depends on it
+        values["seed"] = fixed.get("seed", seed)
+    return module.Params(**values)
+
+
 # --------------------------------------------------------------------------- keys (spec values)
 
 

@@ -15,6 +15,7 @@ grey depth image (brighter = farther; read with Pillow, resized to the image). N
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,8 @@ from airtool.degrade.base import (
     KeySpec,
     Uniform,
     as_batch,
-    check_fixed,
     gaussian_blur,
-    preset_ranges,
-    sample_fields,
+    sample_params,
 )
 from airtool.errors import UsageError
 
@@ -75,8 +74,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def sample(rng: np.random.Generator, preset: str | None = None, **fixed: Any) -> Params:
     """Random haze params from ``preset`` (None: any preset); ``fixed`` keys override."""
-    fixed = check_fixed(NAME, KEYS, fixed)
-    params = Params(**sample_fields(rng, preset_ranges(NAME, PRESETS, preset), fixed))
+    params = sample_params(sys.modules[__name__], rng, preset, fixed, seeded=False)
     check_params(params)
     return params
 

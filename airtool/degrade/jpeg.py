@@ -8,6 +8,7 @@ encoded as greyscale JPEG ("L"), so grey stays grey.
 from __future__ import annotations
 
 import io
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,10 +21,8 @@ from airtool.degrade.base import (
     IntRange,
     KeySpec,
     as_batch,
-    check_fixed,
     from_uint8_hwc,
-    preset_ranges,
-    sample_fields,
+    sample_params,
     to_uint8_hwc,
 )
 
@@ -52,8 +51,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def sample(rng: np.random.Generator, preset: str | None = None, **fixed: Any) -> Params:
     """Random JPEG params from ``preset`` (None: any preset); ``fixed`` keys override."""
-    fixed = check_fixed(NAME, KEYS, fixed)
-    return Params(**sample_fields(rng, preset_ranges(NAME, PRESETS, preset), fixed))
+    return sample_params(sys.modules[__name__], rng, preset, fixed, seeded=False)
 
 
 def apply(img: Tensor, params: Params, rng: np.random.Generator | None = None) -> Tensor:

@@ -11,6 +11,7 @@ means 0.04-0.10, about 1 level of visible, coloured noise).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,13 +25,10 @@ from airtool.degrade.base import (
     LogUniform,
     Uniform,
     as_batch,
-    check_fixed,
-    draw_seed,
     linear_to_srgb,
-    preset_ranges,
     quantize8,
     resolve_rng,
-    sample_fields,
+    sample_params,
     srgb_to_linear,
 )
 
@@ -97,10 +95,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def sample(rng: np.random.Generator, preset: str | None = None, **fixed: Any) -> Params:
     """Random low-light params from ``preset`` (None: any preset); ``fixed`` keys override."""
-    fixed = check_fixed(NAME, KEYS, fixed)
-    values = sample_fields(rng, preset_ranges(NAME, PRESETS, preset), fixed)
-    values["seed"] = fixed.get("seed", draw_seed(rng))
-    return Params(**values)
+    return sample_params(sys.modules[__name__], rng, preset, fixed)
 
 
 def apply(img: Tensor, params: Params, rng: np.random.Generator | None = None) -> Tensor:

@@ -9,6 +9,7 @@ from numpy's legacy ``RandomState`` in (H, W, C) order.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +23,10 @@ from airtool.degrade.base import (
     KeySpec,
     Uniform,
     as_batch,
-    check_fixed,
-    draw_seed,
     from_uint8_hwc,
-    preset_ranges,
     quantize8,
     resolve_rng,
-    sample_fields,
+    sample_params,
     to_uint8_hwc,
 )
 
@@ -75,10 +73,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def sample(rng: np.random.Generator, preset: str | None = None, **fixed: Any) -> Params:
     """Random noise params from ``preset`` (None: any preset); ``fixed`` keys override."""
-    fixed = check_fixed(NAME, KEYS, fixed)
-    values = sample_fields(rng, preset_ranges(NAME, PRESETS, preset), fixed)
-    values["seed"] = fixed.get("seed", draw_seed(rng))
-    params = Params(**values)
+    params = sample_params(sys.modules[__name__], rng, preset, fixed)
     _check(params)
     return params
 

@@ -10,6 +10,7 @@ The summed streak layer S is blended additively (x + S) or with screen (1 - (1-x
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,13 +25,10 @@ from airtool.degrade.base import (
     KeySpec,
     Uniform,
     as_batch,
-    check_fixed,
-    draw_seed,
     gaussian_blur,
     line_kernel,
-    preset_ranges,
     resolve_rng,
-    sample_fields,
+    sample_params,
 )
 
 NAME = "rain"
@@ -118,10 +116,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def sample(rng: np.random.Generator, preset: str | None = None, **fixed: Any) -> Params:
     """Random rain params from ``preset`` (None: any preset); ``fixed`` keys override."""
-    fixed = check_fixed(NAME, KEYS, fixed)
-    values = sample_fields(rng, preset_ranges(NAME, PRESETS, preset), fixed)
-    values["seed"] = fixed.get("seed", draw_seed(rng))
-    return Params(**values)
+    return sample_params(sys.modules[__name__], rng, preset, fixed)
 
 
 def apply(img: Tensor, params: Params, rng: np.random.Generator | None = None) -> Tensor:
