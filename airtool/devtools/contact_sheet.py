@@ -5,7 +5,7 @@ jpeg (quality 10/30/60). Columns: clean, three levels, and a real degraded image
 ../shared/data for comparison where one exists (Rain100L, SOTS-outdoor, GoPro, LOL). Blur tiles
 show their PSF top left; low-light tiles a full-resolution centre crop brightened 6x.
 
-    python scripts/contact_sheet.py [--image PATH] [--out docs/contact_sheet.jpg] [--seed 0]
+    python -m airtool.devtools.contact_sheet [--image PATH] [--out airtool/examples/contact_sheet.jpg] [--seed 0]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 from airtool.degrade import OPS
 from airtool.degrade.chain import file_rng
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data"
 TILE = (320, 214)  # 2/3 of a 481x321 BSD image, so noise and JPEG blocks stay visible
 LABEL_H = 18
@@ -141,7 +141,7 @@ def save_under(sheet: Image.Image, out: Path, max_bytes: int = MAX_BYTES) -> int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", type=Path, default=DATA / "CBSD68" / "219090.png")
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "contact_sheet.jpg")
+    parser.add_argument("--out", type=Path, default=REPO / "airtool" / "examples" / "contact_sheet.jpg")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)
