@@ -114,7 +114,8 @@ def _print_report(report: Any, fmt: str) -> None:
         summary["psnr"] = finite(summary["psnr"])
         typer.echo(json.dumps(summary))
         return
-    title = f"{report.model} on {report.dataset}" + (f" ({report.task})" if report.task else "") + f", protocol {report.protocol}"
+    task = f" ({report.task})" if report.task else ""
+    title = f"{report.model} on {report.dataset}{task}, protocol {report.protocol}"
     _emit_table(title, ["image", "PSNR", "SSIM", "s/img"], [_fmt_row(r) for r in rows], _fmt_row(mean), fmt)
 
 

@@ -80,12 +80,14 @@ def _list_configs() -> None:
 
     for name in preset_names():
         cfg = load_train_config(name)
-        what = f"{cfg.model.name}/{cfg.model.variant or 'default'}, {cfg.setting}, {cfg.train.steps} steps, crop {cfg.data.crop}, batch {cfg.data.batch_size}"
+        model = f"{cfg.model.name}/{cfg.model.variant or 'default'}"
+        what = f"{model}, {cfg.setting}, {cfg.train.steps} steps, crop {cfg.data.crop}, batch {cfg.data.batch_size}"
         typer.echo(f"{name:22s} {what}")
 
 
 def _done(result: Any, json_out: bool) -> None:
-    line = (f"trained {result.run} to step {result.step} (loss {result.loss if result.loss is None else round(result.loss, 5)}); "
+    loss = "n/a" if result.loss is None else f"{result.loss:.5f}"
+    line = (f"trained {result.run} to step {result.step} (loss {loss}); "
             f"export with: airtool train export {result.run} --out weights/NAME.safetensors")
     typer.echo(line, err=True)
     if json_out:

@@ -116,7 +116,8 @@ def degrade(clean: np.ndarray, src: SourceConfig, rng: np.random.Generator) -> n
     fixed: dict[str, Any] = {}
     if src.task == "noise":
         sigma = float(rng.choice(src.sigmas))
-        fixed = {"sigma": sigma, "protocol": "promptir"} if src.noise == "uint8" else {"sigma": sigma, "quantize": "none"}
+        fixed = {"sigma": sigma}
+        fixed.update({"protocol": "promptir"} if src.noise == "uint8" else {"quantize": "none"})
     params = op.sample(rng, preset=src.preset, **fixed)
     chw = torch.from_numpy(np.ascontiguousarray(clean.transpose(2, 0, 1)))
     out = op.apply(chw, params, rng=rng)
@@ -309,9 +310,11 @@ def worker_count(requested: int) -> int:
 
 def describe(cfg: DataConfig) -> list[dict[str, object]]:
     """What the manifest records about the data: folder, task, weight, paired or synthetic."""
-    return [
-        {"path": str(Path(cfg.root) / s.path), "task": s.task, "weight": s.weight,
-         "kind": "paired" if s.paired else f"clean+{s.task}" + (f" sigma={list(s.sigmas)}" if s.task == "noise" else "")}
-        for s in cfg.sources
-    ]
+    def kind(s: SourceConfig) -> str:
+        if s.paired:
+            return "paired"
+        return f"clean+noise sigma={list(s.sigmas)} {s.noise}" if s.task == "noise" else f"clean+{s.task}"
+
+    return [{"path": str(Path(cfg.root) / s.path), "task": s.task, "weight": s.weight, "kind": kind(s)}
+            for s in cfg.sources]
 

@@ -93,7 +93,7 @@ def parse_task(text: str | None) -> Task | None:
     try:
         sigma = float(value)
     except ValueError:
-        raise UsageError(f"--task {text!r}: expected noise:SIGMA with SIGMA on the 0-255 scale, e.g. noise:25") from None
+        raise UsageError(f"--task {text!r}: expected noise:SIGMA (0-255 scale), e.g. noise:25") from None
     if not 0 < sigma <= 255:
         raise UsageError(f"--task {text!r}: sigma must be in (0, 255]")
     return Task("noise", sigma)
@@ -284,7 +284,8 @@ def iter_inputs(
             degraded = read_rgb(pair.input)
             degraded = center_crop_to_multiple(degraded, crop) if crop > 1 else degraded
         if degraded.shape != target.shape:
-            raise InputError(pair.input or pair.target, f"size {degraded.shape[:2]} differs from target {target.shape[:2]}")
+            where = pair.input or pair.target
+            raise InputError(where, f"size {degraded.shape[:2]} differs from target {target.shape[:2]}")
         yield pair, degraded, target
 
 

@@ -201,7 +201,9 @@ def _check_amp(amp: str, spec: Any, device: torch.device) -> None:
     autocast(device, amp)
     allowed = spec.precision.allowed(device.type)
     if amp != "none" and amp not in allowed:
-        raise ConfigError(f"train.amp: {amp} is not validated for {spec.name} on {device.type} (allowed: {', '.join(allowed)})")
+        raise ConfigError(
+            f"train.amp: {amp} is not validated for {spec.name} on {device.type} (allowed: {', '.join(allowed)})"
+        )
 
 
 class Ema:
@@ -242,7 +244,8 @@ def rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     npy = state["numpy"]
-    np.random.set_state((npy["kind"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["cached"]))
+    keys = npy["keys"].numpy().astype(np.uint32)
+    np.random.set_state((npy["kind"], keys, npy["pos"], npy["has_gauss"], npy["cached"]))
     py = state["python"]
     random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
     if "cuda" in state and torch.cuda.is_available():
@@ -424,7 +427,9 @@ class Trainer:
         if not torch.isfinite(loss):
             from airtool.errors import AirtoolError
 
-            raise AirtoolError(f"loss is {loss.item()} at step {self.step + 1}; lower train.optim.lr or use train.amp=none")
+            raise AirtoolError(
+                f"loss is {loss.item()} at step {self.step + 1}; lower train.optim.lr or use train.amp=none"
+            )
         (self.scaler.scale(loss) if self.scaler else loss).backward()
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
