@@ -63,7 +63,7 @@ def time_ms(model: torch.nn.Module, x: torch.Tensor, bf16: bool, repeats: int) -
 
 def count_macs(model: torch.nn.Module, x: torch.Tensor) -> int:
     counter = FlopCounterMode(display=False)
-    with counter, torch.inference_mode():
+    with counter, torch.no_grad():  # FlopCounterMode's module tracker fails under inference_mode
         model(x)
     return counter.get_total_flops() // 2
 

@@ -89,7 +89,7 @@ class GatedDegradationAdaption(nn.Module):
 
 
 class DegradationAdaptiveAttention(MDTA):
-    """The DAB mixer (paper Sec. 3, Fig. 1b): split, attend / gate, spatial-frequency fusion.
+    """The DAB mixer (paper Fig. 1b, Algorithms 1-2): split, attend / gate, spatial-frequency fusion.
 
     Even channels go through transposed attention (MDTA on C/2 channels, no projection of its
     own), odd channels through ``GatedDegradationAdaption``; the two are fused by Algorithm 2
@@ -226,7 +226,8 @@ def convert_authors_state_dict(obj: Mapping[str, object]) -> dict[str, Tensor]:
 SPEC = ModelSpec(
     name="anyir",
     title="AnyIR",
-    paper="Ren et al., Any Image Restoration via Efficient Spatial-Frequency Degradation Adaptation, arXiv 2504.14249 (2025)",
+    paper="Ren et al., Any Image Restoration via Efficient Spatial-Frequency Degradation Adaptation, "
+    "arXiv 2504.14249 (2025)",
     code="github.com/Amazingren/AnyIR net/anyir.py @ 098dcd1 (2026-02 release; no licence file)",
     build=AnyIR,
     variants={

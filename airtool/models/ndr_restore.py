@@ -61,7 +61,7 @@ class NDRRestoreConfig:
 
 
 class DegradationAttention(nn.Module):
-    """Degradation Query, Eq. (DQ): softmax attention of per-pixel queries over the NDR atoms.
+    """Degradation Query (paper: DQ module): softmax attention of per-pixel queries over the NDR atoms.
 
     q = 1x1(m) in R^{HW x 128}; A = softmax(q NDR^T * t) over the atoms; d = A NDR, then 1x1 back.
     The query conv is called ``qkv`` in the authors' code.
@@ -110,7 +110,7 @@ def _factor(in_ch: int, out_ch: int, pool: tuple[int | None, int | None]) -> nn.
 
 
 class LowRankTransform(nn.Module):
-    """Low-rank CP mask (paper Sec. DI): x * mean_r(c_r (x) h_r (x) w_r), rank 16.
+    """Low-rank CP mask of the DI module (paper: "low-rank CP-based fusion"): x * mean_r(c_r (x) h_r (x) w_r), rank 16.
 
     Channel factors from global pooling (1x1 C -> 16C), height factors from pooling over W and
     width factors from pooling over H (1x1 C -> 16 each), all sigmoid-gated.
@@ -133,7 +133,7 @@ class LowRankTransform(nn.Module):
 
 
 class DegradationInject(nn.Module):
-    """Degradation Injection (paper Sec. DI): out = f(LRT(d')) * LRT(e) + g(LRT(d')), d' = 1x1(d)."""
+    """Degradation Injection (paper: DI module): out = f(LRT(d')) * LRT(e) + g(LRT(d')), d' = 1x1(d)."""
 
     def __init__(self, dim: int, out_n_feat: int, rank: int = 16) -> None:
         super().__init__()
@@ -174,7 +174,8 @@ class NDRRestorationNet(RestorationNet):
         super().__init__()
         d1, d2, d3, d4 = (cfg.dim * m for m in (1, 2, 4, 8))
         n, heads = cfg.num_blocks, cfg.heads
-        self.dr = nn.Parameter(torch.randn(1, cfg.num_atoms, cfg.atom_dim))  # the NDR (Sec. 3.1)
+        # The NDR: a learned dictionary of degradation atoms, shared by the three DQ modules.
+        self.dr = nn.Parameter(torch.randn(1, cfg.num_atoms, cfg.atom_dim))
         self.extractor = nn.Conv2d(cfg.in_channels, d1, 3, padding=1, bias=True)
         self.block1 = nn.Sequential(*_blocks(d1, heads[0], n[0], cfg))
         self.pool1 = Downsample(d1)
@@ -220,7 +221,10 @@ class DoubleConv(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU()
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -272,7 +276,7 @@ class ResidualGroup(nn.Module):
 
 
 class NDRDegrad(nn.Module):
-    """NDR-Degrad D (paper Sec. 3.4): conv U-Net mapping the clean image back to the degraded one.
+    """NDR-Degrad D (paper: auxiliary degradation network): conv U-Net mapping the clean image back to the degraded one.
 
     Each skip is DI(encoder feature, d_level of R), so the degradation loss trains DQ and the NDR.
     Ends with an RCAN residual group, a 3x3 conv and the input added back.
@@ -314,7 +318,7 @@ class NDRDegrad(nn.Module):
 
 
 class NDRRestore(RestorationNet):
-    """R for inference; R and D together for the bidirectional optimisation (paper Sec. 3.4)."""
+    """R for inference; R and D together for the bidirectional optimisation (paper abstract)."""
 
     def __init__(self, cfg: NDRRestoreConfig) -> None:
         super().__init__()
@@ -370,7 +374,8 @@ def convert_authors_state_dict(obj: Mapping[str, object], *, full: bool = False)
 SPEC = ModelSpec(
     name="ndr-restore",
     title="NDR-Restore",
-    paper="Yao et al., Neural Degradation Representation Learning for All-In-One Image Restoration, IEEE TIP 2024 (arXiv 2310.12848)",
+    paper="Yao et al., Neural Degradation Representation Learning for All-In-One Image Restoration, "
+    "IEEE TIP 2024 (arXiv 2310.12848)",
     code="github.com/mdyao/NDR-Restore models/modules/NDR.py @ 7c0bd21 (MIT)",
     build=NDRRestore,
     variants={
@@ -390,8 +395,10 @@ SPEC = ModelSpec(
     params=27_330_315,
     size_multiple=8,
     precision=PrecisionPolicy(
-        bf16_max_abs_dev=None,
-        note="LayerNorm statistics in fp32. fp16 untested, so not offered.",
+        bf16_max_abs_dev=0.0267,
+        note="bf16 deviation measured with scripts/measure_model.py: random init (seed 0), 256x256 centre "
+        "crop of CBSD68/101085.png, max |fp32 - bf16 autocast| of the raw output (0.0260 clamped, mean "
+        "0.0039), torch 2.13 CPU. LayerNorm statistics in fp32. fp16 untested, so not offered.",
     ),
     notes=(
         "params counts the restoration net (inference_modules()); with the training-only NDR-Degrad "
