@@ -342,7 +342,7 @@ SPEC = ModelSpec(
         note=(
             "bf16 deviation measured with untrained weights (torch.manual_seed(0), paper variant) on the "
             "256x256 centre crop of CBSD68/101085.png, fp32 vs torch.autocast('cpu', bfloat16) "
-            "(scripts/measure_model.py daair); seeds 0-2 on two images gave 0.004-0.013. Re-measure with trained "
+            "(python -m airtool.devtools.measure_model daair); seeds 0-2 on two images gave 0.004-0.013. Re-measure with trained "
             "weights. LayerNorm statistics and the routers run in fp32, so bf16 cannot flip a routing "
             "decision by rounding. fp16 untested, so not offered."
         ),

@@ -2,8 +2,8 @@
 
 Usage (from the repo root, venv active):
 
-    python scripts/measure_model.py anyir --size 256 --threads 2 --repeats 3
-    python scripts/measure_model.py ndr-restore --size 256 --threads 2 --repeats 3
+    python python -m airtool.devtools.measure_model anyir --size 256 --threads 2 --repeats 3
+    python python -m airtool.devtools.measure_model ndr-restore --size 256 --threads 2 --repeats 3
 
 Weights are random (fixed seed) unless ``--weights`` is given. The input is a centre crop of a
 real image (default: the first file of ../shared/data/CBSD68 in sorted order). MACs are counted
