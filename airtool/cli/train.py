@@ -86,6 +86,8 @@ def _list_configs() -> None:
 
 
 def _done(result: Any, json_out: bool) -> None:
+    if result.rank != 0:
+        return
     loss = "n/a" if result.loss is None else f"{result.loss:.5f}"
     line = (f"trained {result.run} to step {result.step} (loss {loss}); "
             f"export with: airtool train export {result.run} --out weights/NAME.safetensors")
@@ -131,6 +133,7 @@ class _Reporter:
     def _progress(self, kind: Any, event: dict[str, Any]) -> None:
         if kind == "start":
             self.task = self.bar.add_task("training", total=event["steps"], completed=event["step"])
+            self.bar.console.print(_describe(event))
         elif kind == "step" and self.task is not None:
             self.bar.update(self.task, completed=event["step"], description=f"loss {event['loss']:.4f}")
         elif kind in ("val", "resume", "checkpoint_skipped"):
@@ -146,7 +149,8 @@ def _describe(event: dict[str, Any]) -> str:
     if kind == "val":
         return f"step {event['step']}: held-out PSNR {event['val_psnr']:.2f} dB, SSIM {event['val_ssim']:.4f}"
     if kind == "start":
-        return f"from step {event['step']} to {event['steps']} on {event['hardware']}"
+        floor = f"; held-out inputs score {event['val_input_psnr']:.2f} dB" if "val_input_psnr" in event else ""
+        return f"from step {event['step']} to {event['steps']} on {event['hardware']}{floor}"
     if kind == "resume":
         return f"resumed at step {event['step']} from {event['path']}"
     if kind == "checkpoint_skipped":

@@ -354,6 +354,7 @@ class TrainResult:
     checkpoint: Path | None
     wall_time_s: float
     resumed_from: Path | None
+    rank: int = 0  # under torchrun, only rank 0 writes the run folder
 
 
 class _TrainForward(nn.Module):
@@ -365,6 +366,18 @@ class _TrainForward(nn.Module):
 
     def forward(self, degraded: Tensor, clean: Tensor, task: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         return self.model.forward_train(degraded, clean, task)
+
+
+def _input_baseline(samples: list) -> dict[str, float]:
+    """PSNR/SSIM of the degraded held-out inputs themselves, the floor validation should beat."""
+    from airtool.metrics import METRIC_SPECS, score
+
+    if not samples:
+        return {}
+    scores = [score(d.numpy().transpose(1, 2, 0), c.numpy().transpose(1, 2, 0), METRIC_SPECS["promptir"])
+              for d, c, _ in samples]
+    return {"val_input_psnr": float(np.mean([min(p, 100.0) for p, _ in scores])),
+            "val_input_ssim": float(np.mean([q for _, q in scores]))}
 
 
 class Trainer:
@@ -481,7 +494,7 @@ class Trainer:
         samples = build_val_samples(cfg.data, cfg.val, cfg.seed) if self.dist.main and cfg.val.every else []
         eval_model = copy.deepcopy(self.model) if samples else None
         self.emit({"event": "start", "step": self.step, "steps": loop.steps, "hardware": self.hardware,
-                   "val_samples": len(samples)})
+                   "val_samples": len(samples), **_input_baseline(samples)})
         last_ckpt, stats = None, None
         started, t_step = time.monotonic(), time.monotonic()
         for batch in loader:
@@ -524,9 +537,15 @@ def train(
             trainer.emit({"event": "checkpoint_skipped", "reason": line})
         trainer.restore(ckpt)
         trainer.emit({"event": "resume", "step": trainer.step, "path": str(resumed_from)})
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    finally:
+        if dist.world > 1:
+            import torch.distributed as td
+
+            td.destroy_process_group()
     return TrainResult(result.run, result.step, result.loss, result.val, result.checkpoint,
-                       result.wall_time_s, resumed_from)
+                       result.wall_time_s, resumed_from, dist.rank)
 
 
 # -- export ----------------------------------------------------------------------------------
