@@ -62,12 +62,11 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
 def _convert_union(value: Any, args: tuple[Any, ...], path: str) -> Any:
     if value is None and type(None) in args:
         return None
-    errors = []
     for arg in (a for a in args if a is not type(None)):
         try:
             return _convert(value, arg, path)
-        except ConfigError as err:
-            errors.append(str(err))
+        except ConfigError:
+            continue
     names = " or ".join(_type_name(a) for a in args)
     raise ConfigError(f"{_where(path)}: expected {names}, got {type(value).__name__} {value!r}")
 

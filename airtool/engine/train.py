@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from airtool.config import apply_overrides, load_yaml, to_dict, to_yaml
+from airtool.config import load_yaml, to_dict, to_yaml
 from airtool.engine.data import DataConfig, ValConfig, build_train_loader, build_val_samples, describe
 from airtool.engine.losses import LossConfig, total_loss
 from airtool.errors import ConfigError, WeightsError
@@ -602,5 +602,5 @@ def _manifest_entry(
 __all__ = [
     "TrainConfig", "ModelConfig", "LoopConfig", "OptimConfig", "ScheduleConfig", "TrainResult", "ExportResult",
     "load_train_config", "preset_names", "resolve_run", "load_run_config", "train", "export_run",
-    "apply_overrides", "save_checkpoint", "load_checkpoint", "load_latest_checkpoint", "list_checkpoints",
+    "save_checkpoint", "load_checkpoint", "load_latest_checkpoint", "list_checkpoints",
 ]
