@@ -27,6 +27,7 @@ def atomic_path(dst: Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; outputs get normal permissions
         _fsync_file(tmp)
         os.replace(tmp, dst)
         _fsync_dir(dst.parent)
@@ -79,6 +80,12 @@ def _owner_alive(name: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_file(path: Path) -> None:

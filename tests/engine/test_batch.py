@@ -68,3 +68,14 @@ def test_write_failure_leaves_no_partial_output(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "replace", real_replace)
     assert report.exit_code == 3 and all("No space left" in r.reason for r in report.failed)
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_outputs_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    dst = tmp_path / "x.bin"
+    write_bytes(dst, b"data")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(dst.stat().st_mode) == 0o666 & ~mask
