@@ -164,6 +164,7 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .safetensors file, e.g. weights/symunet-aio3.safetensors.")],
     raw: Annotated[bool, typer.Option("--no-ema", help="Export the raw weights instead of the EMA weights.")] = False,
     no_manifest: Annotated[bool, typer.Option("--no-manifest", help="Do not add an entry to manifest.json beside --out.")] = False,
+    dtype: Annotated[str, typer.Option("--dtype", help="Storage type of the weights: bf16, fp16 or fp32.")] = "bf16",
 ) -> None:
     """Write a run's EMA weights (inference part only) as safetensors, plus a manifest entry."""
     from airtool.errors import AirtoolError, UsageError
@@ -174,7 +175,9 @@ def export(
         from airtool.engine.train import export_run, resolve_run
 
         command = "airtool " + shlex.join(sys.argv[1:]) if sys.argv else ""
-        result = export_run(resolve_run(run), out, use_ema=not raw, command=command, manifest=not no_manifest)
+        if dtype not in ("bf16", "fp16", "fp32"):
+            raise UsageError(f"--dtype {dtype!r}: use bf16, fp16 or fp32")
+        result = export_run(resolve_run(run), out, use_ema=not raw, command=command, manifest=not no_manifest, dtype=dtype)
     except AirtoolError as err:
         fail(err)
     typer.echo(f"wrote {result.path} (step {result.step}, sha256 {result.sha256[:16]}…)", err=True)

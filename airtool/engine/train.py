@@ -559,7 +559,9 @@ class ExportResult:
     manifest: Path | None
 
 
-def export_run(run: Path, out: Path, *, use_ema: bool = True, command: str = "", manifest: bool = True) -> ExportResult:
+def export_run(
+    run: Path, out: Path, *, use_ema: bool = True, command: str = "", manifest: bool = True, dtype: str = "bf16"
+) -> ExportResult:
     """Write the (EMA) weights of ``inference_modules()`` from a run's newest good checkpoint as
     safetensors with the model and training config in its metadata, and add a manifest entry
     (sha256, data, steps, hardware, wall time, command) in ``out``'s folder."""
@@ -576,23 +578,24 @@ def export_run(run: Path, out: Path, *, use_ema: bool = True, command: str = "",
             "airtool_train_config": json.dumps(to_dict(cfg), sort_keys=True), "airtool_ema": str(use_ema).lower()}
     out = Path(out)
     sha = save_weights(model.inference_modules(), out, model=cfg.model.name, variant=variant,
-                       config=model_cfg, metadata=meta)
+                       config=model_cfg, metadata=meta, dtype=dtype)
     if not manifest:
         return ExportResult(out, sha, int(ckpt["step"]), None)
-    entry = _manifest_entry(cfg, variant, ckpt, run, sha, model_cfg, command)
+    entry = _manifest_entry(cfg, variant, ckpt, run, sha, model_cfg, command, dtype)
     update_manifest(out.parent, out.name, entry)
     return ExportResult(out, sha, int(ckpt["step"]), out.parent / "manifest.json")
 
 
 def _manifest_entry(
-    cfg: TrainConfig, variant: str, ckpt: dict[str, Any], run: Path, sha: str, model_cfg: dict, command: str
+    cfg: TrainConfig, variant: str, ckpt: dict[str, Any], run: Path, sha: str, model_cfg: dict, command: str,
+    dtype: str = "fp32",
 ) -> dict:
     commands = (run / "command.txt").read_text().splitlines() if (run / "command.txt").is_file() else []
     val = ckpt.get("val") or {}
     return {
         "sha256": sha, "model": cfg.model.name, "variant": variant, "setting": cfg.setting,
         "config": {"model": model_cfg, "train": to_dict(cfg)}, "data": describe(cfg.data),
-        "steps": int(ckpt["step"]), "hardware": ckpt.get("hardware", ""),
+        "steps": int(ckpt["step"]), "hardware": ckpt.get("hardware", ""), "dtype": dtype,
         "wall_time_s": round(float(ckpt.get("wall_time_s", 0.0)), 1),
         "command": {"train": commands, "export": command},
         "scores": {"heldout_val": val} if val else {},

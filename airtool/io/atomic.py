@@ -82,10 +82,17 @@ def _owner_alive(name: str) -> bool:
     return True
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()  # read once: os.umask is process-wide, so never toggle it while threads write
+
+
+def _umask() -> int:
+    return _UMASK
 
 
 def _fsync_file(path: Path) -> None:

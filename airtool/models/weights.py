@@ -177,14 +177,30 @@ def load_model(name: str, weights: str | Path | None = None, variant: str | None
 
 
 def save_weights(
-    module: nn.Module, path: Path, *, model: str, variant: str, config: dict, metadata: dict[str, str] | None = None
+    module: nn.Module,
+    path: Path,
+    *,
+    model: str,
+    variant: str,
+    config: dict,
+    metadata: dict[str, str] | None = None,
+    dtype: str = "fp32",
 ) -> str:
-    """Write ``module``'s state dict as safetensors (atomically) with its config; returns sha256."""
+    """Write ``module``'s state dict as safetensors (atomically) with its config; returns sha256.
+
+    ``dtype`` ("fp32", "bf16", "fp16") is the storage type of floating-point tensors; loading
+    casts them back to the model's dtype. Integer buffers (e.g. BatchNorm counters) are kept.
+    """
     from safetensors.torch import save_file
 
-    meta = {"airtool_model": model, "airtool_variant": variant, "airtool_config": json.dumps(config, sort_keys=True)}
+    store = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+    meta = {"airtool_model": model, "airtool_variant": variant, "airtool_config": json.dumps(config, sort_keys=True),
+            "airtool_dtype": dtype}
     meta.update(metadata or {})
-    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    state = {
+        k: (v.detach().to(store) if v.is_floating_point() else v.detach()).contiguous().cpu()
+        for k, v in module.state_dict().items()
+    }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
