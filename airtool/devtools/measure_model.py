@@ -2,8 +2,8 @@
 
 Usage (from the repo root, venv active):
 
-    python python -m airtool.devtools.measure_model anyir --size 256 --threads 2 --repeats 3
-    python python -m airtool.devtools.measure_model ndr-restore --size 256 --threads 2 --repeats 3
+    python -m airtool.devtools.measure_model anyir --size 256 --threads 2 --repeats 3
+    python -m airtool.devtools.measure_model ndr-restore --size 256 --threads 2 --repeats 3
 
 Weights are random (fixed seed) unless ``--weights`` is given. The input is a centre crop of a
 real image (default: the first file of ../shared/data/CBSD68 in sorted order). MACs are counted
@@ -26,10 +26,9 @@ import torch
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from airtool.models import get_spec
 
-from airtool.models import get_spec  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 
 def load_crop(path: Path | None, size: int) -> torch.Tensor:
