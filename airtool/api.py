@@ -21,7 +21,24 @@ from airtool.report import NullReporter, Reporter, RunReport
 
 
 @dataclass(frozen=True)
-class RestoreOptions:
+class BatchOptions:
+    """What every batch command shares: where outputs go and how existing ones are treated."""
+
+    overwrite: bool = False
+    suffix: str = ""
+    format: str | None = None
+    quality: int = 95
+    recursive: bool = False
+    dry_run: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.quality <= 100:
+            raise UsageError("--quality must be between 1 and 100")
+
+
+@dataclass(frozen=True)
+class RestoreOptions(BatchOptions):
     model: str = "symunet"
     weights: str | None = None
     variant: str | None = None
@@ -30,16 +47,10 @@ class RestoreOptions:
     tile: int | str = "auto"
     tile_overlap: int = 32
     batch_size: int = 1
-    overwrite: bool = False
-    suffix: str = ""
-    format: str | None = None
-    quality: int = 95
-    recursive: bool = False
-    dry_run: bool = False
-    max_pixels: int = DEFAULT_MAX_PIXELS
     threads: int | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if isinstance(self.tile, str) and self.tile != "auto":
             raise UsageError(f"--tile must be auto, 0 or a size in pixels, not {self.tile!r}")
         if isinstance(self.tile, int) and self.tile < 0:
@@ -48,8 +59,6 @@ class RestoreOptions:
             raise UsageError("--tile-overlap must be >= 0 and smaller than --tile")
         if self.batch_size < 1:
             raise UsageError("--batch-size must be >= 1")
-        if not 1 <= self.quality <= 100:
-            raise UsageError("--quality must be between 1 and 100")
 
 
 def shard(jobs: list[Job]) -> list[Job]:
@@ -135,19 +144,12 @@ def _saver(quality: int):
 
 
 @dataclass(frozen=True)
-class DegradeOptions:
+class DegradeOptions(BatchOptions):
     """``ops`` is the ordered list of (op name, spec text), e.g. [("haze", "medium"), ("noise", "25")]."""
 
     ops: tuple[tuple[str, str], ...] = ()
     seed: int = 0
     pairs: bool = False
-    overwrite: bool = False
-    suffix: str = ""
-    format: str | None = None
-    quality: int = 95
-    recursive: bool = False
-    dry_run: bool = False
-    max_pixels: int = DEFAULT_MAX_PIXELS
 
 
 def degrade(inputs: list[str], output: str, options: DegradeOptions, reporter: Reporter | None = None) -> RunReport:

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Annotated, NoReturn, Optional
 
 import typer
+
+# Options shared by the batch commands (restore, degrade), declared once.
+Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Walk folders recursively, mirroring the tree.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Redo outputs that already exist.")]
+Suffix = Annotated[str, typer.Option("--suffix", help="Append to output file names, e.g. _restored.")]
+Format = Annotated[Optional[str], typer.Option("--format", "-f", help="Output format: png, jpg, tif, webp (default: the input's).")]
+Quality = Annotated[int, typer.Option("--quality", "-q", help="JPEG/WebP quality.")]
+MaxPixels = Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels (decompression bombs).")]
+JsonOut = Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout, then a summary.")]
+Quiet = Annotated[bool, typer.Option("--quiet", help="Only print failures.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="List the work without doing it.")]
+Paths = Annotated[list[str], typer.Argument(help="Inputs (files, folders or -), then the output.", metavar="INPUT... OUTPUT")]
 
 
 def fail(err: Exception) -> NoReturn:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from airtool.cli.common import fail
+from airtool.cli.common import DryRun, Format, JsonOut, MaxPixels, Overwrite, Paths, Quality, Quiet, Recursive, Suffix, fail
 from airtool.cli.restore import make_reporter
 
 HELP = """Degrade images to build paired data. Several degradation flags chain in the order given.
@@ -29,7 +29,7 @@ OPS = ("noise", "rain", "haze", "blur", "lowlight", "jpeg")
 
 def degrade(
     ctx: typer.Context,
-    paths: Annotated[list[str], typer.Argument(help="Inputs (files, folders or -), then the output.", metavar="INPUT... OUTPUT")],
+    paths: Paths,
     noise: Annotated[Optional[str], typer.Option("--noise", help="Gaussian noise: sigma on 0-255, e.g. 25, or SPEC (15,gray).")] = None,
     rain: Annotated[Optional[str], typer.Option("--rain", help="Rain streaks SPEC, e.g. light or density=0.05,angle=10.")] = None,
     haze: Annotated[Optional[str], typer.Option("--haze", help="Haze SPEC, e.g. medium or beta=1.0,A=0.9,depth=linear.")] = None,
@@ -38,15 +38,15 @@ def degrade(
     jpeg: Annotated[Optional[str], typer.Option("--jpeg", help="JPEG quality, e.g. 20.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed; outputs depend only on it and each file's relative path.")] = 0,
     pairs: Annotated[bool, typer.Option("--pairs", help="Write OUTPUT/input (degraded) and OUTPUT/target (clean).")] = False,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Walk folders recursively, mirroring the tree.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo outputs that already exist.")] = False,
-    suffix: Annotated[str, typer.Option("--suffix", help="Append to output file names.")] = "",
-    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="Output format: png, jpg, tif, webp (default: the input's).")] = None,
-    quality: Annotated[int, typer.Option("--quality", "-q", help="JPEG/WebP quality of the written files.")] = 95,
-    max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels (decompression bombs).")] = 256_000_000,
-    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout, then a summary.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="Only print failures.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the work without doing it.")] = False,
+    recursive: Recursive = False,
+    overwrite: Overwrite = False,
+    suffix: Suffix = "",
+    fmt: Format = None,
+    quality: Quality = 95,
+    max_pixels: MaxPixels = 256_000_000,
+    json_out: JsonOut = False,
+    quiet: Quiet = False,
+    dry_run: DryRun = False,
 ) -> None:
     if len(paths) < 2:
         raise typer.BadParameter("give at least one input and an output", param_hint="INPUT... OUTPUT")

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from airtool.cli.common import fail, parse_tile
+from airtool.cli.common import DryRun, Format, JsonOut, MaxPixels, Overwrite, Paths, Quality, Quiet, Recursive, Suffix, fail, parse_tile
 
 HELP = """Restore images: files, folders (-r mirrors the tree) or - for stdin/stdout.
 
@@ -24,7 +24,7 @@ Examples:
 
 
 def restore(
-    paths: Annotated[list[str], typer.Argument(help="Inputs (files, folders or -), then the output.", metavar="INPUT... OUTPUT")],
+    paths: Paths,
     model: Annotated[str, typer.Option("--model", "-m", help="Model name (see 'airtool models').")] = "symunet",
     weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="Weights file (.safetensors or .pth).")] = None,
     variant: Annotated[Optional[str], typer.Option("--variant", help="Model size variant; default: from the weights.")] = None,
@@ -33,16 +33,16 @@ def restore(
     tile: Annotated[str, typer.Option("--tile", "-t", help="Tile size in pixels; 0 = whole image; auto = by memory.")] = "auto",
     tile_overlap: Annotated[int, typer.Option("--tile-overlap", help="Overlap between tiles in pixels.")] = 32,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Tiles per device batch.")] = 1,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Walk folders recursively, mirroring the tree.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo outputs that already exist.")] = False,
-    suffix: Annotated[str, typer.Option("--suffix", help="Append to output file names, e.g. _restored.")] = "",
-    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="Output format: png, jpg, tif, webp (default: the input's).")] = None,
-    quality: Annotated[int, typer.Option("--quality", "-q", help="JPEG/WebP quality.")] = 95,
-    max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels (decompression bombs).")] = 256_000_000,
+    recursive: Recursive = False,
+    overwrite: Overwrite = False,
+    suffix: Suffix = "",
+    fmt: Format = None,
+    quality: Quality = 95,
+    max_pixels: MaxPixels = 256_000_000,
     threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch (default: torch's choice).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout, then a summary.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="Only print failures.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the work without doing it.")] = False,
+    json_out: JsonOut = False,
+    quiet: Quiet = False,
+    dry_run: DryRun = False,
 ) -> None:
     if len(paths) < 2:
         raise typer.BadParameter("give at least one input and an output", param_hint="INPUT... OUTPUT")
