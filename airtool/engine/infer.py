@@ -67,8 +67,9 @@ class Restorer:
         if self.runtime.device.type != "cuda":
             return CPU_AUTO_TILE
         free, _ = torch.cuda.mem_get_info(self.runtime.device)
-        # ~12 kB of activations per pixel at fp32 for the paper-width models, measured as an upper
-        # bound on SymUNet; half that under bf16/fp16. 60 % of free memory, like chaiNNer.
+        # Assumed budget, not yet measured on a GPU: ~12 kB of activations per pixel in fp32 for the
+        # paper-width models, half under bf16/fp16; use 60 % of free memory, as chaiNNer does. An
+        # underestimate is caught by the out-of-memory back-off below.
         per_pixel = 12_000 if self.runtime.precision == "fp32" else 6_000
         side = int((0.6 * free / per_pixel / max(self.tiles.batch_size, 1)) ** 0.5)
         return max(MIN_TILE, min(side, 2048))

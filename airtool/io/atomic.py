@@ -10,9 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 TMP_MARK = ".airtool-tmp-"
 
@@ -40,12 +39,6 @@ def atomic_path(dst: Path) -> Iterator[Path]:
 def write_bytes(dst: Path, data: bytes) -> None:
     with atomic_path(dst) as tmp:
         tmp.write_bytes(data)
-
-
-def write_with(dst: Path, writer: Callable[[BinaryIO], None]) -> None:
-    """Atomically write ``dst`` by calling ``writer(fileobj)``."""
-    with atomic_path(dst) as tmp, open(tmp, "wb") as fh:
-        writer(fh)
 
 
 def remove_stale_temps(folder: Path) -> int:

@@ -136,7 +136,7 @@ def _decode(data: bytes, label: str, max_pixels: int) -> Picture:
 def _decode_pillow(im: Image.Image) -> Picture:
     mode = im.mode
     if mode == "P":
-        im = im.convert("RGBA" if "transparency" in im.info or im.info.get("transparency") is not None else "RGB")
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     elif mode == "PA":
         im = im.convert("RGBA")
     elif mode == "1":
@@ -234,18 +234,6 @@ def _exif_without_orientation(exif: Image.Exif) -> bytes:
 
 
 # --------------------------------------------------------------------------- writing
-
-
-def format_for(path: Path, fmt: str | None = None) -> str:
-    if fmt:
-        key = fmt.upper().replace("JPG", "JPEG").replace("TIF", "TIFF").replace("TIFFF", "TIFF")
-        if key not in SUFFIX_BY_FORMAT:
-            raise OutputError(path, f"unsupported output format {fmt!r}")
-        return key
-    key = FORMAT_BY_SUFFIX.get(Path(path).suffix.lower())
-    if key is None:
-        raise OutputError(path, f"cannot tell the output format from {Path(path).suffix!r}; use --format")
-    return key
 
 
 def encode_image(pic: Picture, fmt: str, quality: int = 95, label: str = "<output>") -> bytes:
