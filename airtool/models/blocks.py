@@ -48,6 +48,49 @@ class LayerNorm2d(nn.Module):
         return y.permute(0, 3, 1, 2).to(dtype)
 
 
+def _pixels_last(x: Tensor) -> Tensor:
+    """(B, C, H, W) -> (B, HW, C); a view, not a copy, when ``x`` is channels-last."""
+    b, c, h, w = x.shape
+    return x.permute(0, 2, 3, 1).reshape(b, h * w, c)
+
+
+def channel_attention_map(q: Tensor, k: Tensor, heads: int, temperature: Tensor) -> Tensor:
+    """Restormer eq. 2: softmax(tau * q_hat k_hat^T) per head, shape (B, heads, d, d), d = C / heads.
+
+    q_hat, k_hat are q, k L2-normalised over the pixels. The norms are divided out of the small
+    d x d Gram matrix instead of normalising the two full-size tensors, and the Gram matrix is
+    read straight from channels-last memory, so no full-size copy is made (same result within
+    float rounding). fp16 normalises first, because an unnormalised Gram can exceed fp16's range.
+    """
+    b, c = q.shape[:2]
+    qt = _pixels_last(q).unflatten(2, (heads, c // heads))  # (B, HW, heads, d)
+    kt = _pixels_last(k).unflatten(2, (heads, c // heads))
+    if q.dtype == torch.float16:
+        qt, kt = F.normalize(qt, dim=1), F.normalize(kt, dim=1)
+        gram = qt.permute(0, 2, 3, 1) @ kt.permute(0, 2, 1, 3)
+    else:
+        gram = qt.permute(0, 2, 3, 1) @ kt.permute(0, 2, 1, 3)
+        q_norm = torch.linalg.vector_norm(qt, dim=1, dtype=torch.float32).clamp_min(1e-12)
+        k_norm = torch.linalg.vector_norm(kt, dim=1, dtype=torch.float32).clamp_min(1e-12)
+        gram = (gram.float() / (q_norm.unsqueeze(-1) * k_norm.unsqueeze(-2))).to(gram.dtype)
+    return (gram * temperature.to(gram.dtype)).softmax(dim=-1)
+
+
+def apply_channel_attention(attn: Tensor, v: Tensor, projection: Tensor | None = None) -> Tensor:
+    """``attn @ v`` per head, then an optional 1x1 projection (C_out, C, 1, 1) folded into one GEMM.
+
+    With a projection W the heads' outputs are never materialised: W . blockdiag(attn) is a
+    (C_out, C) matrix per image, applied to v in one pass. The result is channels-last.
+    """
+    b, heads, d, _ = attn.shape
+    c = heads * d
+    h, w = v.shape[-2:]
+    weight = torch.eye(c, dtype=attn.dtype, device=attn.device) if projection is None else projection.flatten(1)
+    mix = torch.einsum("ohe,bhef->bohf", weight.to(attn.dtype).unflatten(1, (heads, d)), attn).flatten(2)
+    out = _pixels_last(v) @ mix.transpose(1, 2)  # (B, HW, C_out)
+    return out.view(b, h, w, -1).permute(0, 3, 1, 2)
+
+
 class MDTA(nn.Module):
     """Multi-Dconv-head Transposed Attention: attention across channels (Restormer Sec. 3.1)."""
 
@@ -61,18 +104,16 @@ class MDTA(nn.Module):
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         """Channel attention of (B, C, H, W) q, k, v; returns (B, C, H, W) before projection."""
-        b, c, h, w = q.shape
-        heads = self.num_heads
-        q = F.normalize(q.reshape(b, heads, c // heads, h * w), dim=-1)
-        k = F.normalize(k.reshape(b, heads, c // heads, h * w), dim=-1)
-        v = v.reshape(b, heads, c // heads, h * w)
-        attn = (q @ k.transpose(-2, -1)) * self.temperature.to(q.dtype)
-        out = attn.softmax(dim=-1) @ v
-        return out.reshape(b, c, h, w)
+        attn = channel_attention_map(q, k, self.num_heads, self.temperature)
+        return apply_channel_attention(attn, v)
 
     def forward(self, x: Tensor) -> Tensor:
         q, k, v = self.qkv_dwconv(self.qkv(x)).chunk(3, dim=1)
-        return self.project_out(self.attend(q, k, v))
+        attn = channel_attention_map(q, k, self.num_heads, self.temperature)
+        out = apply_channel_attention(attn, v, self.project_out.weight)
+        if self.project_out.bias is not None:
+            out = out + self.project_out.bias.to(out.dtype).view(1, -1, 1, 1)
+        return out
 
 
 class GDFN(nn.Module):

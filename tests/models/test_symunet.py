@@ -4,7 +4,7 @@ import torch
 
 from airtool.models import get_spec
 from airtool.models.weights import load_model
-from tests.models.symunet_reference import ReferenceSymUNet
+from airtool.devtools.symunet_reference import ReferenceSymUNet
 
 
 def test_paper_variant_has_exact_parameter_count():
