@@ -48,6 +48,7 @@ class RestoreOptions(BatchOptions):
     tile_overlap: int = 32
     batch_size: int = 1
     threads: int | None = None
+    compile: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -96,7 +97,7 @@ def build_restorer(options: RestoreOptions) -> Any:
     model, spec = load_model(options.model, options.weights, options.variant)
     runtime = resolve(spec.precision, options.device, options.precision)
     tiles = TileOptions(options.tile, options.tile_overlap, options.batch_size)
-    return Restorer(model, spec, runtime, tiles)
+    return Restorer(model, spec, runtime, tiles, compile=options.compile)
 
 
 def _has_work(work: Plan, overwrite: bool) -> bool:

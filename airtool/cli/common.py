@@ -16,6 +16,8 @@ MaxPixels = Annotated[int, typer.Option("--max-pixels", help="Refuse images with
 JsonOut = Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout, then a summary.")]
 Quiet = Annotated[bool, typer.Option("--quiet", help="Only print failures.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="List the work without doing it.")]
+Threads = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch (default: torch's choice).")]
+Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the model (opt-in; pays on GPUs, see the README).")]
 Paths = Annotated[list[str], typer.Argument(help="Inputs (files, folders or -), then the output.", metavar="INPUT... OUTPUT")]
 
 

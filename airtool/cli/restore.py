@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from airtool.cli.common import DryRun, Format, JsonOut, MaxPixels, Overwrite, Paths, Quality, Quiet, Recursive, Suffix, fail, parse_tile
+from airtool.cli.common import Compile, DryRun, Format, JsonOut, MaxPixels, Overwrite, Paths, Quality, Quiet, Recursive, Suffix, Threads, fail, parse_tile
 
 HELP = """Restore images: files, folders (-r mirrors the tree) or - for stdin/stdout.
 
@@ -39,7 +39,8 @@ def restore(
     fmt: Format = None,
     quality: Quality = 95,
     max_pixels: MaxPixels = 256_000_000,
-    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch (default: torch's choice).")] = None,
+    threads: Threads = None,
+    compile: Compile = False,
     json_out: JsonOut = False,
     quiet: Quiet = False,
     dry_run: DryRun = False,
@@ -60,6 +61,7 @@ def restore(
             model=model, weights=weights, variant=variant, device=device, precision=precision, tile=parse_tile(tile),
             tile_overlap=tile_overlap, batch_size=batch_size, overwrite=overwrite, suffix=suffix, format=fmt,
             quality=quality, recursive=recursive, dry_run=dry_run, max_pixels=max_pixels, threads=threads,
+            compile=compile,
         )
         report = run(inputs, output, options, make_reporter(json_out, quiet, "restored"))
     except AirtoolError as err:

@@ -31,10 +31,13 @@ class Restorer:
     Grey pictures are replicated to RGB for the network and averaged back to one channel.
     """
 
-    def __init__(self, model: nn.Module, spec: ModelSpec, runtime: Runtime, tiles: TileOptions = TileOptions()) -> None:
+    def __init__(
+        self, model: nn.Module, spec: ModelSpec, runtime: Runtime, tiles: TileOptions = TileOptions(), compile: bool = False
+    ) -> None:
         self.model = model.to(runtime.device).eval()
         if runtime.device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.network = compile_model(self.model, runtime) if compile else self.model
         self.spec = spec
         self.runtime = runtime
         self.tiles = tiles
@@ -79,7 +82,7 @@ class Restorer:
         while True:
             try:
                 self.last_tile = tile
-                return tiling.run_tiled(x, self._forward, tile, self.tiles.overlap, self.tiles.batch_size)
+                return tiling.run_tiled(x, self.forward_batch, tile, self.tiles.overlap, self.tiles.batch_size)
             except (torch.OutOfMemoryError, MemoryError) as err:
                 tile = self._smaller_tile(tile, x.shape[-2:], err)
 
@@ -95,9 +98,11 @@ class Restorer:
             ) from err
         return smaller
 
-    def _forward(self, batch: Tensor) -> Tensor:
-        """Host batch -> host float32 batch, retried in fp32 when reduced precision gives NaN/Inf."""
+    def forward_batch(self, batch: Tensor) -> Tensor:
+        """Host (B, 3, h, w) batch -> host float32 batch, retried in fp32 when reduced precision gives NaN/Inf."""
         device = self.runtime.device
+        if device.type == "cuda":
+            batch = batch.pin_memory()  # page-locked, so the copy below is a real asynchronous DMA
         inp = batch.to(device, non_blocking=True)
         if device.type == "cpu":
             inp = inp.contiguous(memory_format=torch.channels_last)
@@ -115,4 +120,30 @@ class Restorer:
             else contextlib.nullcontext()
         )
         with autocast:
-            return self.model(inp).float()
+            return self.network(inp).float()
+
+
+def compile_model(model: nn.Module, runtime: Runtime) -> nn.Module:
+    """``torch.compile`` for fixed tile shapes (opt-in: ``--compile``).
+
+    On CUDA the "reduce-overhead" mode replays CUDA graphs; tiles all share one shape (the last
+    window is shifted back, see ``tiling.starts``), so each tile size compiles once. A missing
+    compiler toolchain is reported as a device error on first use, never hidden.
+    """
+    mode = "reduce-overhead" if runtime.device.type == "cuda" else None
+    return _ReportCompileErrors(torch.compile(model, mode=mode, dynamic=False))
+
+
+class _ReportCompileErrors(nn.Module):
+    def __init__(self, compiled: nn.Module) -> None:
+        super().__init__()
+        self.compiled = compiled
+
+    def forward(self, x: Tensor) -> Tensor:
+        try:
+            return self.compiled(x)
+        except Exception as err:  # inductor raises many types (BackendCompilerFailed, CppCompileError...)
+            if "torch._dynamo" not in type(err).__module__ and "inductor" not in type(err).__module__:
+                raise
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise DeviceError(f"--compile failed ({type(err).__name__}: {first}); run without --compile") from err

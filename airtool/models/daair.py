@@ -137,7 +137,7 @@ class Router(nn.Module):
         self.fc = nn.Linear(dim, num_tasks)
 
     def forward(self, x: Tensor) -> Tensor:
-        with torch.autocast(x.device.type, enabled=False):
+        with torch.autocast("cuda" if x.is_cuda else "cpu", enabled=False):
             return self.fc(x.float().mean(dim=(2, 3)))
 
 

@@ -81,3 +81,37 @@ def test_precision_policy_is_enforced():
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match="CUDA is not available"):
             resolve(policy, "cuda:3", "fp32")
+
+
+def test_compile_failure_is_a_device_error_naming_the_option(monkeypatch) -> None:
+    import torch
+
+    from airtool.engine import infer
+    from airtool.engine.device import Runtime
+    from airtool.errors import DeviceError
+
+    class CppCompileError(RuntimeError):
+        __module__ = "torch._inductor.exc"
+
+    def broken(x):
+        raise CppCompileError("no C++ compiler found\nmore detail")
+
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: broken)
+    network = infer.compile_model(torch.nn.Identity(), Runtime(torch.device("cpu"), "fp32"))
+    with pytest.raises(DeviceError, match=r"--compile failed \(CppCompileError: no C\+\+ compiler found\)"):
+        network(torch.zeros(1, 3, 8, 8))
+
+
+def test_other_errors_inside_a_compiled_model_are_not_relabelled(monkeypatch) -> None:
+    import torch
+
+    from airtool.engine import infer
+    from airtool.engine.device import Runtime
+
+    def broken(x):
+        raise ValueError("a bug in the model")
+
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: broken)
+    network = infer.compile_model(torch.nn.Identity(), Runtime(torch.device("cpu"), "fp32"))
+    with pytest.raises(ValueError, match="a bug"):
+        network(torch.zeros(1, 3, 8, 8))

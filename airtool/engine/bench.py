@@ -1,0 +1,185 @@
+"""Time a model's inference path: ms per image, images per second, peak memory and GFLOP/s.
+
+``run_bench`` times exactly what ``restore`` runs per batch of tiles (``Restorer.forward_batch``:
+host-to-device copy, memory layout, precision, the NaN check and the copy back), on random
+weights with a fixed seed, because speed does not depend on the weights' values. Decoding,
+encoding and tiling are left out; ``airtool.devtools.bench_folder`` measures the whole pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+from airtool.errors import UsageError
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    models: tuple[str, ...] = ("symunet",)
+    sizes: tuple[int, ...] = (256,)
+    precisions: tuple[str, ...] = ("auto",)
+    device: str = "auto"
+    batch_size: int = 1
+    warmup: int = 1
+    repeats: int = 3
+    threads: int | None = None
+    variant: str | None = None
+    compile: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.models or not self.sizes or not self.precisions:
+            raise UsageError("bench needs at least one model, size and precision")
+        if any(size < 8 for size in self.sizes):
+            raise UsageError("--size values must be at least 8 pixels")
+        if self.batch_size < 1 or self.repeats < 1 or self.warmup < 0:
+            raise UsageError("--batch and --repeats must be >= 1, --warmup >= 0")
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    model: str
+    variant: str
+    size: int
+    batch: int
+    precision: str
+    device: str
+    threads: int
+    compiled: bool
+    ms_per_image: float  # median over the timed repeats, divided by the batch size
+    ms_per_image_min: float
+    images_per_second: float
+    peak_host_mb: float  # peak resident set size of the process while this configuration ran
+    peak_device_mb: float | None  # peak memory allocated by torch on the GPU, None on the CPU
+    macs_per_image: int  # multiply-accumulates of one forward pass, counted on the meta device
+    gflops: float  # 2 * MACs / time: the effective rate, not the hardware's peak
+    torch: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class PeakRSS:
+    """Samples this process's resident set size every few milliseconds while active.
+
+    ``ru_maxrss`` only ever grows over the life of the process, so a per-configuration peak needs
+    sampling; /proc/self/statm is read where it exists (Linux), ru_maxrss is the fallback.
+    """
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    @staticmethod
+    def current() -> int:
+        try:
+            with open("/proc/self/statm") as fh:
+                return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            scale = 1 if sys.platform == "darwin" else 1024
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.current())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakRSS":
+        self.peak = self.current()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.current())
+
+
+def count_macs(model, size: int) -> int:
+    """Multiply-accumulates of one forward pass on a ``size`` x ``size`` image.
+
+    ``FlopCounterMode`` counts convolutions and matrix products, attention products included;
+    norms, softmax, FFTs and element-wise ops are not counted. The count runs on the meta
+    device (shapes only, free at any size); a model with an op that has no meta kernel
+    (DaAIR's ``bincount``) is counted by a real forward pass on the CPU instead.
+    """
+    import copy
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    for device in ("meta", "cpu"):
+        counter = FlopCounterMode(display=False)
+        try:
+            with counter, torch.no_grad():
+                copy.deepcopy(model).to(device)(torch.zeros(1, 3, size, size, device=device))
+        except NotImplementedError:
+            continue
+        return counter.get_total_flops() // 2
+    raise AssertionError("unreachable: the CPU supports every op")
+
+
+def run_bench(options: BenchOptions) -> Iterator[BenchResult]:
+    """Yield one result per (model, precision, size), in that nesting order."""
+    import torch
+
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    for name in options.models:
+        yield from _bench_model(name, options)
+
+
+def _bench_model(name: str, options: BenchOptions) -> Iterator[BenchResult]:
+    import torch
+
+    from airtool.engine.device import resolve
+    from airtool.engine.infer import Restorer, TileOptions
+    from airtool.models import get_spec
+
+    spec = get_spec(name)
+    torch.manual_seed(options.seed)
+    variant = options.variant or spec.default_variant
+    model = spec.create(variant).eval()
+    for precision in options.precisions:
+        runtime = resolve(spec.precision, options.device, precision)
+        restorer = Restorer(model, spec, runtime, TileOptions(tile=0), compile=options.compile)
+        for size in options.sizes:
+            macs = count_macs(model, size)
+            yield _time_one(restorer, name, variant, size, macs, options)
+
+
+def _time_one(restorer, name: str, variant: str, size: int, macs: int, options: BenchOptions) -> BenchResult:
+    import torch
+
+    device = restorer.runtime.device
+    generator = torch.Generator().manual_seed(options.seed)
+    batch = torch.rand(options.batch_size, 3, size, size, generator=generator)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    times = []
+    with PeakRSS() as rss, torch.inference_mode():
+        for _ in range(options.warmup):
+            restorer.forward_batch(batch)
+        for _ in range(options.repeats):
+            start = time.perf_counter()
+            restorer.forward_batch(batch)  # returns a host tensor, so the GPU has finished
+            times.append((time.perf_counter() - start) * 1000 / options.batch_size)
+    ms = statistics.median(times)
+    return BenchResult(
+        model=name, variant=variant, size=size, batch=options.batch_size, precision=restorer.runtime.precision,
+        device=str(device), threads=torch.get_num_threads(), compiled=options.compile,
+        ms_per_image=round(ms, 2), ms_per_image_min=round(min(times), 2), images_per_second=round(1000 / ms, 3),
+        peak_host_mb=round(rss.peak / 2**20, 1),
+        peak_device_mb=round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if device.type == "cuda" else None,
+        macs_per_image=macs, gflops=round(2 * macs / ms / 1e6, 1), torch=torch.__version__,
+    )
