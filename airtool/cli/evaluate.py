@@ -48,6 +48,7 @@ def evaluate(
     data_root: Annotated[Optional[Path], typer.Option("--data-root", help="Benchmark data for --suite [default: $AIRTOOL_DATA or ../shared/data].")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N pairs (sorted) of each set.")] = None,
     device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    precision: Annotated[str, typer.Option("--precision", "-p", help="fp32 (the papers' protocol), bf16 or fp16.")] = "fp32",
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per image, then the means (psnr, ssim, count).")] = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="CSV rows on stdout, the mean last.")] = False,
     markdown_out: Annotated[bool, typer.Option("--markdown", help="A Markdown table on stdout.")] = False,
@@ -61,7 +62,7 @@ def evaluate(
         from airtool.engine.evaluate import EvalOptions, evaluate as run, run_suite
 
         opts = EvalOptions(model=model, data=data, weights=weights, variant=variant, task=task, protocol=protocol,
-                           crop_border=crop_border, save_images=save_images, limit=limit, device=device,
+                           crop_border=crop_border, save_images=save_images, limit=limit, device=device, precision=precision,
                            suite=suite, data_root=data_root)
         with _progress() as on_image:
             if suite is not None:

@@ -113,6 +113,7 @@ class EvalOptions:
     save_images: Path | None = None
     limit: int | None = None
     device: str = "auto"
+    precision: str = "fp32"  # the papers' protocol; bf16 measures what reduced precision costs
     suite: str | None = None
     data_root: Path | None = None
 
@@ -294,32 +295,38 @@ def iter_inputs(
 
 @dataclass
 class LoadedModel:
-    module: Any
+    """A model behind the same inference path as ``restore`` (layout, precision), untiled."""
+
+    restorer: Any
     name: str
-    device: Any
+
+    @property
+    def device(self) -> Any:
+        return self.restorer.runtime.device
 
     def __call__(self, img: np.ndarray) -> tuple[np.ndarray, float]:
-        """Restore one HWC float image (batch 1, full size, fp32): (raw output, seconds)."""
+        """Restore one HWC float image (batch 1, full size): (raw float32 output, seconds)."""
         import torch
 
-        x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None].to(self.device)
+        x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
         start = time.perf_counter()
         with torch.inference_mode():
-            y = self.module(x)
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
+            y = self.restorer.forward_batch(x)  # returns on the host, so a GPU has finished
         seconds = time.perf_counter() - start
-        return y[0].float().cpu().numpy().transpose(1, 2, 0), seconds
+        return y[0].numpy().transpose(1, 2, 0), seconds
 
 
-def load_for_eval(name: str, weights: str | None, variant: str | None, device: str = "auto") -> LoadedModel:
+def load_for_eval(
+    name: str, weights: str | None, variant: str | None, device: str = "auto", precision: str = "fp32"
+) -> LoadedModel:
     """Build a registered model with its weights (strict, safe loading) on ``device``."""
-    from airtool.engine.device import resolve_device
+    from airtool.engine.device import resolve
+    from airtool.engine.infer import Restorer, TileOptions
     from airtool.models.weights import load_model
 
-    module, _ = load_model(name, weights, variant)
-    dev = resolve_device(device)
-    return LoadedModel(module.to(dev).eval(), name, dev)
+    module, spec = load_model(name, weights, variant)
+    runtime = resolve(spec.precision, device, precision)
+    return LoadedModel(Restorer(module, spec, runtime, TileOptions(tile=0)), name)
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -371,7 +378,7 @@ def evaluate(opts: EvalOptions, on_image: OnImage | None = None, model: LoadedMo
         raise UsageError("evaluate() needs --data; use run_suite() for --suite")
     task = parse_task(opts.task)
     pairs = find_pairs(Path(opts.data), task)[: opts.limit]
-    model = model or load_for_eval(opts.model, opts.weights, opts.variant, opts.device)
+    model = model or load_for_eval(opts.model, opts.weights, opts.variant, opts.device, opts.precision)
     return evaluate_pairs(model, pairs, task=task, protocol=PROTOCOLS[opts.protocol], dataset=Path(opts.data).name,
                           crop_border=opts.crop_border, save_images=opts.save_images, on_image=on_image)
 
@@ -434,7 +441,7 @@ def run_suite(
     assert opts.suite is not None
     root = data_root(opts.data_root)
     protocol = PROTOCOLS[opts.protocol]
-    model = load_for_eval(opts.model, opts.weights, opts.variant, opts.device)
+    model = load_for_eval(opts.model, opts.weights, opts.variant, opts.device, opts.precision)
     rows = []
     for dataset, task_text in SUITES[opts.suite]:
         task = parse_task(task_text)
