@@ -44,9 +44,25 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs with AVX512-BF16 or AMX, where bf16 matrix products run in hardware.
+
+    Elsewhere oneDNN emulates bf16 and it is slower than fp32, so ``auto`` stays fp32 there.
+    ``AIRTOOL_CPU_BF16=0|1`` overrides the detection (torch's probes are private API).
+    """
+    override = os.environ.get("AIRTOOL_CPU_BF16")
+    if override in ("0", "1"):
+        return override == "1"
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
 def resolve_precision(policy: PrecisionPolicy, device: torch.device, requested: str = "auto") -> str:
     if requested == "auto":
-        return policy.auto(device.type)
+        choice = policy.auto(device.type)
+        if device.type == "cpu" and choice == "bf16" and not cpu_has_native_bf16():
+            return "fp32"
+        return choice
     if requested not in DTYPES:
         raise DeviceError(f"unknown precision {requested!r}; use auto, fp32, bf16 or fp16")
     allowed = policy.allowed(device.type)

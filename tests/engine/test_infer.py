@@ -115,3 +115,11 @@ def test_other_errors_inside_a_compiled_model_are_not_relabelled(monkeypatch) ->
     network = infer.compile_model(torch.nn.Identity(), Runtime(torch.device("cpu"), "fp32"))
     with pytest.raises(ValueError, match="a bug"):
         network(torch.zeros(1, 3, 8, 8))
+
+
+@pytest.mark.parametrize("native, expected", [("1", "bf16"), ("0", "fp32")])
+def test_auto_cpu_bf16_only_where_the_cpu_has_bf16_hardware(monkeypatch, native, expected):
+    monkeypatch.setenv("AIRTOOL_CPU_BF16", native)
+    policy = PrecisionPolicy(auto_cpu="bf16")
+    assert resolve(policy, "cpu", "auto").precision == expected
+    assert resolve(policy, "cpu", "bf16").precision == "bf16"  # asked for explicitly: always honoured
