@@ -54,7 +54,7 @@ class Restorer:
         y = self._run_with_backoff(x)
         if channels == 1:
             y = y.mean(dim=1, keepdim=True)
-        return y[0].permute(1, 2, 0).clamp(0, 1).numpy()
+        return y[0].permute(1, 2, 0).clamp_(0, 1).numpy()
 
     def tile_size(self, height: int, width: int) -> int:
         tile = self.tiles.tile
