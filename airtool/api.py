@@ -100,14 +100,17 @@ def build_restorer(options: RestoreOptions) -> Any:
 
 
 def _has_work(work: Plan, overwrite: bool) -> bool:
-    return any(overwrite or job.dst is None or not job.dst.exists() for job in work.jobs)
+    return any(overwrite or not _output_exists(job) for job in work.jobs)
 
 
 def _clean_temps(work: Plan, output: str) -> None:
+    """Remove what killed runs left: temporary files in the output folder, or of the output file."""
     from airtool.io.atomic import remove_stale_temps
 
     if output != "-" and Path(output).is_dir():
         remove_stale_temps(Path(output))
+    elif len(work.jobs) == 1 and work.jobs[0].dst is not None:
+        remove_stale_temps(work.jobs[0].dst.parent, only_for=work.jobs[0].dst)
 
 
 def _restore_stages(restorer: Any, options: RestoreOptions):
@@ -124,7 +127,8 @@ def _restore_stages(restorer: Any, options: RestoreOptions):
 
 
 def _output_exists(job: Job) -> bool:
-    return job.dst is not None and job.dst.exists()
+    """Outputs are written atomically, so an existing file is complete (a folder is not an output)."""
+    return job.dst is not None and job.dst.is_file()
 
 
 def _saver(quality: int):
