@@ -78,11 +78,12 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     """Entry point: run the app, turning airtool errors into one line and an exit code."""
     from airtool.errors import AirtoolError
+    from airtool.report import one_line
 
     try:
         app(standalone_mode=True)
     except AirtoolError as err:
-        typer.echo(f"airtool: error: {err}", err=True)
+        typer.echo(f"airtool: error: {one_line(str(err))}", err=True)
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         typer.echo("airtool: interrupted", err=True)
@@ -92,5 +93,5 @@ def main() -> None:
     except Exception as err:  # a bug: one line for cron logs, the traceback on request
         if os.environ.get("AIRTOOL_DEBUG"):
             raise
-        typer.echo(f"airtool: internal error: {type(err).__name__}: {err} (set AIRTOOL_DEBUG=1 for a traceback)", err=True)
+        typer.echo(f"airtool: internal error: {type(err).__name__}: {one_line(str(err))} (set AIRTOOL_DEBUG=1 for a traceback)", err=True)
         sys.exit(1)
