@@ -79,6 +79,7 @@ def restore(inputs: list[str], output: str, options: RestoreOptions = RestoreOpt
     if options.dry_run or not _has_work(work, options.overwrite):
         stages = _restore_stages(None, options)
     else:
+        _check_writable(work, output)  # before the model loads: a read-only destination is one line
         stages = _restore_stages(build_restorer(options), options)
     return run_batch(work, stages, reporter, overwrite=options.overwrite, dry_run=options.dry_run)
 
@@ -101,6 +102,15 @@ def build_restorer(options: RestoreOptions) -> Any:
 
 def _has_work(work: Plan, overwrite: bool) -> bool:
     return any(overwrite or not _output_exists(job) for job in work.jobs)
+
+
+def _check_writable(work: Plan, output: str) -> None:
+    from airtool.io.atomic import check_writable
+
+    if output == "-":
+        return
+    single_file = len(work.jobs) == 1 and work.jobs[0].dst == Path(output)
+    check_writable(Path(output).parent if single_file else Path(output))
 
 
 def _clean_temps(work: Plan, output: str) -> None:
@@ -173,6 +183,8 @@ def degrade(inputs: list[str], output: str, options: DegradeOptions, reporter: R
     if options.pairs and any(job.src is None for job in work.jobs):
         raise UsageError("--pairs cannot read from stdin")
     _clean_temps(work, output)
+    if not options.dry_run:
+        _check_writable(work, output)
     stages = _degrade_stages(chain, options, Path(output) if options.pairs else None)
     return run_batch(work, stages, reporter or NullReporter(), overwrite=options.overwrite, dry_run=options.dry_run)
 

@@ -17,6 +17,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from airtool.errors import OutputError
+
 TMP_MARK = ".airtool-tmp-"
 _STEM_BYTES = 100  # of the output's name kept in its temporary name (names are limited to 255 bytes)
 
@@ -44,6 +46,21 @@ def atomic_path(dst: Path) -> Iterator[Path]:
 def write_bytes(dst: Path, data: bytes) -> None:
     with atomic_path(dst) as tmp:
         tmp.write_bytes(data)
+
+
+def check_writable(folder: Path) -> None:
+    """Raise ``OutputError`` unless a file can be created in ``folder`` (or, while it does not
+    exist yet, in its nearest existing parent), so a read-only destination stops a run before
+    any work instead of failing every file after it was restored."""
+    probe_dir = Path(folder)
+    while not probe_dir.exists() and probe_dir != probe_dir.parent:
+        probe_dir = probe_dir.parent
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".probe{TMP_MARK}{os.getpid()}-", dir=probe_dir)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as err:
+        raise OutputError(folder, f"cannot write to the output folder ({err.strerror or err})") from None
 
 
 def temp_prefix(dst: Path) -> str:
