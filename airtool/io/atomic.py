@@ -57,8 +57,10 @@ def check_writable(folder: Path) -> None:
         probe_dir = probe_dir.parent
     try:
         fd, name = tempfile.mkstemp(prefix=f".probe{TMP_MARK}{os.getpid()}-", dir=probe_dir)
-        os.close(fd)
-        os.unlink(name)
+        try:
+            os.close(fd)
+        finally:
+            os.unlink(name)
     except OSError as err:
         raise OutputError(folder, f"cannot write to the output folder ({err.strerror or err})") from None
 
