@@ -109,8 +109,8 @@ def _read_bytes(source: str | Path | bytes, label: str) -> bytes:
     except FileNotFoundError:
         reason = "broken symbolic link (its target is missing)" if os.path.islink(source) else "file not found"
         raise InputError(label, reason) from None
-    except OSError as err:
-        raise InputError(label, f"cannot read ({err.strerror or err})") from None
+    except (OSError, ValueError) as err:  # ValueError: a path with a NUL byte
+        raise InputError(label, f"cannot read ({getattr(err, 'strerror', None) or err})") from None
 
 
 def _short(err: BaseException) -> str:

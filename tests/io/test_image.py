@@ -319,3 +319,8 @@ def test_unreadable_file_permission_denied_for_real(tmp_path):
             read_image(path)
     finally:
         path.chmod(0o644)
+
+
+def test_a_path_with_a_nul_byte_is_an_input_error():
+    with pytest.raises(InputError, match="embedded null byte"):
+        read_image("bad\0name.png")
