@@ -6,7 +6,8 @@ stopped with real signals. To fit 20+ kills in seconds on two cores, a small "zy
 imports torch and airtool once and forks one child per run (a fresh interpreter would spend
 ~1.5 s importing torch before doing anything a kill could interrupt). The runs use the
 identity model on small images, so every output can be compared byte for byte with a clean
-run's. Random moments come from a seeded generator, so a failure can be replayed.
+run's. The moments are drawn from a seeded generator and scaled to the timing of a clean run
+measured first, mostly falling while outputs are being written.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from airtool.io.atomic import TMP_MARK
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: child processes import this airtool
 runner = CliRunner()
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
 N_IMAGES = 16
 
 ZYGOTE = r"""
@@ -275,8 +277,6 @@ def test_two_runs_at_once_on_one_output_folder_lose_nothing(zygote, tree, clean,
             assert s["failed"] == 0 and s["done"] + s["skipped"] == N_IMAGES, (what, s)
         if extra:
             assert a["done"] == b["done"] == N_IMAGES  # both rewrote every file under the other's feet
-        elif stagger == 0.0:
-            assert a["done"] + b["done"] > N_IMAGES, "both runs should have written some of the same files"
         assert _outputs(out) == clean, what
         assert _temps(out) == [], what
 
