@@ -19,8 +19,9 @@ import typer
 
 from airtool._version import __version__
 
-EXIT_CODES = """Exit status: 0 all done (skipped files count as done), 1 fatal error (model, weights, device),
-2 usage error, 3 some inputs failed while all others were written, 130 interrupted."""
+EXIT_CODES = """Exit status: 0 all done (skipped files count as done), 1 fatal error (model, weights, device,
+unwritable output folder), 2 usage error, 3 some inputs failed while all others were written,
+130 interrupted."""
 
 app = typer.Typer(
     name="airtool",
