@@ -80,6 +80,7 @@ def restore(inputs: list[str], output: str, options: RestoreOptions = RestoreOpt
     if options.dry_run or not _has_work(work, options.overwrite):
         stages = _restore_stages(None, options)
     else:
+        _check_writable(work, output)  # before the model loads: a read-only destination is one line
         stages = _restore_stages(build_restorer(options), options)
     return run_batch(work, stages, reporter, overwrite=options.overwrite, dry_run=options.dry_run)
 
@@ -101,14 +102,26 @@ def build_restorer(options: RestoreOptions) -> Any:
 
 
 def _has_work(work: Plan, overwrite: bool) -> bool:
-    return any(overwrite or job.dst is None or not job.dst.exists() for job in work.jobs)
+    return any(overwrite or not _output_exists(job) for job in work.jobs)
+
+
+def _check_writable(work: Plan, output: str) -> None:
+    from airtool.io.atomic import check_writable
+
+    if output == "-":
+        return
+    single_file = len(work.jobs) == 1 and work.jobs[0].dst == Path(output)
+    check_writable(Path(output).parent if single_file else Path(output))
 
 
 def _clean_temps(work: Plan, output: str) -> None:
+    """Remove what killed runs left: temporary files in the output folder, or of the output file."""
     from airtool.io.atomic import remove_stale_temps
 
     if output != "-" and Path(output).is_dir():
         remove_stale_temps(Path(output))
+    elif len(work.jobs) == 1 and work.jobs[0].dst is not None:
+        remove_stale_temps(work.jobs[0].dst.parent, only_for=work.jobs[0].dst)
 
 
 def _restore_stages(restorer: Any, options: RestoreOptions):
@@ -125,7 +138,8 @@ def _restore_stages(restorer: Any, options: RestoreOptions):
 
 
 def _output_exists(job: Job) -> bool:
-    return job.dst is not None and job.dst.exists()
+    """Outputs are written atomically, so an existing file is complete (a folder is not an output)."""
+    return job.dst is not None and job.dst.is_file()
 
 
 def _saver(quality: int):
@@ -170,6 +184,8 @@ def degrade(inputs: list[str], output: str, options: DegradeOptions, reporter: R
     if options.pairs and any(job.src is None for job in work.jobs):
         raise UsageError("--pairs cannot read from stdin")
     _clean_temps(work, output)
+    if not options.dry_run:
+        _check_writable(work, output)
     stages = _degrade_stages(chain, options, Path(output) if options.pairs else None)
     return run_batch(work, stages, reporter or NullReporter(), overwrite=options.overwrite, dry_run=options.dry_run)
 

@@ -166,7 +166,22 @@ class MultiReporter(NullReporter):
             r.finish(report)
 
 
+def one_line(text: str) -> str:
+    """``text`` safe to print as one line: control characters (newline, carriage return, escape
+    sequences...) are written as Python escapes, and undecodable bytes of a file name as ``\\xNN``."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escaped(ch) for ch in text)
+
+
+def _escaped(ch: str) -> str:
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by os.fsdecode (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    return repr(ch)[1:-1]
+
+
 def _escape(text: str) -> str:
     from rich.markup import escape
 
-    return escape(text.replace("\n", "\\n"))
+    return escape(one_line(text))

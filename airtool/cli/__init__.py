@@ -19,8 +19,9 @@ import typer
 
 from airtool._version import __version__
 
-EXIT_CODES = """Exit status: 0 all done (skipped files count as done), 1 fatal error (model, weights, device),
-2 usage error, 3 some inputs failed while all others were written, 130 interrupted."""
+EXIT_CODES = """Exit status: 0 all done (skipped files count as done), 1 fatal error (model, weights, device,
+unwritable output folder), 2 usage error, 3 some inputs failed while all others were written,
+130 interrupted."""
 
 app = typer.Typer(
     name="airtool",
@@ -78,11 +79,12 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     """Entry point: run the app, turning airtool errors into one line and an exit code."""
     from airtool.errors import AirtoolError
+    from airtool.report import one_line
 
     try:
         app(standalone_mode=True)
     except AirtoolError as err:
-        typer.echo(f"airtool: error: {err}", err=True)
+        typer.echo(f"airtool: error: {one_line(str(err))}", err=True)
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         typer.echo("airtool: interrupted", err=True)
@@ -92,5 +94,5 @@ def main() -> None:
     except Exception as err:  # a bug: one line for cron logs, the traceback on request
         if os.environ.get("AIRTOOL_DEBUG"):
             raise
-        typer.echo(f"airtool: internal error: {type(err).__name__}: {err} (set AIRTOOL_DEBUG=1 for a traceback)", err=True)
+        typer.echo(f"airtool: internal error: {type(err).__name__}: {one_line(str(err))} (set AIRTOOL_DEBUG=1 for a traceback)", err=True)
         sys.exit(1)

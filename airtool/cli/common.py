@@ -22,8 +22,10 @@ Paths = Annotated[list[str], typer.Argument(help="Inputs (files, folders or -), 
 
 
 def fail(err: Exception) -> NoReturn:
-    """Print an airtool error as one line and exit with its code."""
-    typer.echo(f"airtool: error: {err}", err=True)
+    """Print an airtool error as one line (control characters in names escaped) and exit with its code."""
+    from airtool.report import one_line
+
+    typer.echo(f"airtool: error: {one_line(str(err))}", err=True)
     raise typer.Exit(getattr(err, "exit_code", 1))
 
 

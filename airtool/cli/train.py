@@ -128,7 +128,9 @@ class _Reporter:
         if self.bar is not None:
             self._progress(kind, event)
         elif not self.quiet and kind in ("start", "val", "resume", "checkpoint_skipped", "done"):
-            typer.echo(f"airtool train: {_describe(event)}", err=True)
+            from airtool.report import one_line
+
+            typer.echo(f"airtool train: {one_line(_describe(event))}", err=True)
 
     def _progress(self, kind: Any, event: dict[str, Any]) -> None:
         if kind == "start":

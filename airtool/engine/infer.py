@@ -52,8 +52,8 @@ class Restorer:
         if channels == 1:
             x = x.expand(1, 3, *x.shape[-2:])
         y = self._run_with_backoff(x)
-        if channels == 1:
-            y = y.mean(dim=1, keepdim=True)
+        if channels == 1:  # in float64, so three equal channels average to exactly that value
+            y = y.double().mean(dim=1, keepdim=True).float()
         return y[0].permute(1, 2, 0).clamp_(0, 1).numpy()
 
     def tile_size(self, height: int, width: int) -> int:

@@ -265,13 +265,19 @@ _CHECKPOINT_KEYS = ("step", "model", "ema", "optimizer", "scheduler", "rng")
 
 def save_checkpoint(folder: Path, state: dict[str, Any], keep: int = 2) -> Path:
     """Write ``step-<N>.pt`` atomically (temp file in ``folder`` + fsync + os.replace), then
-    delete all but the newest ``keep`` checkpoints."""
+    delete all but the newest ``keep`` checkpoints. A failed write (disk full...) raises
+    ``OutputError`` and leaves the older checkpoints as they were."""
+    from airtool.errors import OutputError
     from airtool.io.atomic import atomic_path
 
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"step-{state['step']:08d}.pt"
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            torch.save(state, fh)  # to a file object: a failed write raises OSError with its errno
+    except OSError as err:
+        reason = f"cannot write checkpoint ({err.strerror or err}); the older checkpoints are kept"
+        raise OutputError(path, reason) from None
     for old in list_checkpoints(folder)[max(1, keep):]:
         old.unlink(missing_ok=True)
     return path
@@ -525,10 +531,13 @@ def train(
     Raises ``ConfigError`` for a bad config or a run folder that already has checkpoints
     (without ``resume``), ``WeightsError`` when no checkpoint of a resumed run can be read.
     """
+    from airtool.io.atomic import remove_stale_temps
+
     run = Path(run) if run is not None else Path(cfg.output_dir) / cfg.name
     dist = init_distributed()
     if dist.main:
         _prepare_run(cfg, run, resume, command)
+        remove_stale_temps(run / "checkpoints")  # a checkpoint write cut short by a killed run
     trainer = Trainer(cfg, run, dist, on_event)
     resumed_from = None
     if resume:

@@ -12,11 +12,19 @@ Rules (stated here once, tested in tests/io/test_image.py):
   ICC profile when it has one). 1-bit becomes 8-bit grey.
 - Animated GIF/PNG/WebP: the first frame only is restored (the result says so).
 - Headers claiming more than ``max_pixels`` are refused before decoding (decompression bombs).
+- Only PNG, JPEG, TIFF, WebP, BMP and GIF content is decoded, whatever the file's name:
+  other formats Pillow knows (EPS, PSD, TGA...) are refused, so a hostile file cannot reach them.
+- PNG chunk checksums are verified (Pillow skips them for image data): a damaged file is refused.
+- Only regular files are read (a FIFO or device named ``x.png`` would block or never end).
+- Any failure to read or decode raises ``InputError``; nothing else escapes ``read_image``.
 """
 
 from __future__ import annotations
 
 import io
+import logging
+import os
+import stat
 import struct
 import warnings
 import zlib
@@ -30,6 +38,11 @@ from airtool.errors import InputError, OutputError
 
 # airtool does its own, configurable, decompression-bomb check (``max_pixels``).
 Image.MAX_IMAGE_PIXELS = None
+# tifffile logs warnings about damaged files; airtool reports each file in one line of its own.
+logging.getLogger("tifffile").addHandler(logging.NullHandler())
+# The formats whose content is decoded ("JPEG" also opens MPO, camera JPEGs with extra pictures).
+DECODED_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "BMP", "GIF")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DEFAULT_MAX_PIXELS = 16_000 * 16_000
 FORMAT_BY_SUFFIX = {
     ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF",
@@ -76,8 +89,7 @@ def read_image(source: str | Path | bytes, name: str | None = None, max_pixels: 
             return _decode(data, label, max_pixels)
     except InputError:
         raise
-    except (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error, IndexError, KeyError,
-            TypeError, MemoryError, RuntimeError, Image.DecompressionBombError) as err:
+    except Exception as err:  # damaged data makes Pillow, pypng and tifffile raise almost anything
         raise InputError(label, f"cannot decode image ({_short(err)})") from None
 
 
@@ -85,13 +97,20 @@ def _read_bytes(source: str | Path | bytes, label: str) -> bytes:
     if isinstance(source, bytes):
         return source
     try:
-        return Path(source).read_bytes()
+        mode = os.stat(source).st_mode
+        if stat.S_ISDIR(mode):
+            raise InputError(label, "is a directory")
+        if not stat.S_ISREG(mode):
+            raise InputError(label, "not a regular file (a pipe, socket or device)")
+        with open(source, "rb") as fh:
+            return fh.read()
     except PermissionError:
         raise InputError(label, "permission denied") from None
-    except IsADirectoryError:
-        raise InputError(label, "is a directory") from None
-    except OSError as err:
-        raise InputError(label, f"cannot read ({err.strerror or err})") from None
+    except FileNotFoundError:
+        reason = "broken symbolic link (its target is missing)" if os.path.islink(source) else "file not found"
+        raise InputError(label, reason) from None
+    except (OSError, ValueError) as err:  # ValueError: a path with a NUL byte
+        raise InputError(label, f"cannot read ({getattr(err, 'strerror', None) or err})") from None
 
 
 def _short(err: BaseException) -> str:
@@ -99,9 +118,27 @@ def _short(err: BaseException) -> str:
     return text[:160]
 
 
+def _check_png_chunks(data: bytes, label: str) -> None:
+    """Verify every chunk's CRC, as libpng does: Pillow does not check image data (IDAT) chunks."""
+    pos = len(_PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        end = pos + 12 + length
+        if end > len(data):
+            return  # truncated: the decoder says so
+        if zlib.crc32(data[pos + 4 : end - 4]) != struct.unpack(">I", data[end - 4 : end])[0]:
+            name = kind.decode("ascii") if kind.isalpha() else "a"
+            raise InputError(label, f"damaged PNG: bad checksum (CRC) in {name} chunk")
+        if kind == b"IEND":
+            return
+        pos = end
+
+
 def _decode(data: bytes, label: str, max_pixels: int) -> Picture:
+    if data.startswith(_PNG_SIGNATURE):
+        _check_png_chunks(data, label)
     try:
-        im = Image.open(io.BytesIO(data))
+        im = Image.open(io.BytesIO(data), formats=DECODED_FORMATS)
     except UnidentifiedImageError:
         raise InputError(label, "not a recognised image format") from None
     width, height = im.size
@@ -112,14 +149,14 @@ def _decode(data: bytes, label: str, max_pixels: int) -> Picture:
     if width < 1 or height < 1:
         raise InputError(label, "image has no pixels")
     fmt = im.format or "PNG"
-    notes = ["animated: first frame only"] if getattr(im, "n_frames", 1) > 1 else []
+    notes = ["animated: first frame only"] if getattr(im, "is_animated", False) else []
     icc = im.info.get("icc_profile") or None
     exif = im.getexif()
     orientation = int(exif.get(_ORIENTATION_TAG, 1) or 1)
     if fmt == "PNG" and _png_bit_depth(data) == 16:
         pic = _decode_png16(data)
     elif fmt == "TIFF" and _tiff_needs_tifffile(im):
-        pic = _decode_tiff(data)
+        pic = _decode_tiff(data, label)
     else:
         im.load()
         pic = _decode_pillow(im)
@@ -197,7 +234,7 @@ def _tiff_needs_tifffile(im: Image.Image) -> bool:
     return max(bits) > 8 or im.mode in ("F", "I", "I;16", "I;16B", "I;16L")
 
 
-def _decode_tiff(data: bytes) -> Picture:
+def _decode_tiff(data: bytes, label: str) -> Picture:
     import tifffile
 
     arr = tifffile.imread(io.BytesIO(data), key=0)
@@ -212,7 +249,7 @@ def _decode_tiff(data: bytes) -> Picture:
     if arr.dtype == np.uint8:
         return _split_alpha(arr, 8)
     if arr.dtype != np.uint16:
-        raise InputError("<tiff>", f"unsupported TIFF sample type {arr.dtype}")
+        raise InputError(label, f"unsupported TIFF sample type {arr.dtype}")
     return _split_alpha(arr, 16)
 
 

@@ -4,7 +4,8 @@ Rules: ``-`` is stdin (input) or stdout (output). One input file with an output 
 image suffix (and is not a folder) names the output file; otherwise the output is a folder.
 Folders give the images directly inside them, or the whole tree with ``recursive`` (mirrored
 under the output). Hidden files and non-image files are skipped. An output equal to an input,
-or two inputs mapping to one output, stop the run before it starts.
+two inputs mapping to one output, or an output folder that exists as a file stop the run before
+it starts. GIF inputs are written as PNG (``name.gif`` -> ``name.png``): airtool writes no GIF.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def output_format(src: Path | None, fmt: str | None) -> str:
         return key
     if src is None:
         raise UsageError("reading from stdin needs --format (png, jpg, tif or webp)")
-    return FORMAT_BY_SUFFIX[src.suffix.lower()]
+    fmt_in = FORMAT_BY_SUFFIX[src.suffix.lower()]
+    return "PNG" if fmt_in == "GIF" else fmt_in
 
 
 def output_name(rel: Path, fmt: str, suffix: str) -> Path:
@@ -73,9 +75,13 @@ def plan(
         raise UsageError("writing to stdout (-) needs exactly one input file")
     if single and (out is None or _names_file(out)):
         src = Path(inputs[0])
+        if out is not None and fmt is None and FORMAT_BY_SUFFIX[out.suffix.lower()] == "GIF":
+            raise UsageError(f"{out}: airtool does not write GIF; name the output .png (or give --format)")
         fmt_out = output_format(out if out is not None and fmt is None else src, fmt)
         result.jobs.append(Job(src, out, src.name, fmt_out))
     else:
+        if out is not None and (out.exists() or out.is_symlink()) and not out.is_dir():
+            raise UsageError(f"{out}: the output folder exists and is not a folder; give a folder (or a new name)")
         for item in inputs:
             _collect(Path(item), out, recursive, suffix, fmt, result)
     _check(result.jobs)

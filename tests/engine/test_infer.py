@@ -123,3 +123,22 @@ def test_auto_cpu_bf16_only_where_the_cpu_has_bf16_hardware(monkeypatch, native,
     policy = PrecisionPolicy(auto_cpu="bf16")
     assert resolve(policy, "cpu", "auto").precision == expected
     assert resolve(policy, "cpu", "bf16").precision == "bf16"  # asked for explicitly: always honoured
+
+
+def test_grey_float_picture_passes_an_identity_model_bit_exactly():
+    """Averaging the three channels back to grey in float32 moved float TIFF values by an ulp."""
+    image = np.random.default_rng(3).random((7, 5, 1), dtype=np.float32)
+    out = _restorer(get_spec("identity").create())(image)
+    assert out.dtype == np.float32 and np.array_equal(out, image)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (2000, 3, 3), (3, 2000, 1)])
+@pytest.mark.parametrize("tile", [0, 64])
+def test_one_pixel_and_thin_strips_through_a_real_network(shape, tile):
+    """SymUNet pads to a multiple of 32: reflect padding cannot, so tiny inputs must still work."""
+    spec = get_spec("symunet")
+    model = spec.create("tiny")
+    restorer = Restorer(model, spec, Runtime(torch.device("cpu"), "fp32"), TileOptions(tile, 16, 4))
+    image = np.random.default_rng(0).random(shape, dtype=np.float32)
+    out = restorer(image)
+    assert out.shape == shape and np.isfinite(out).all() and 0 <= out.min() and out.max() <= 1

@@ -127,6 +127,35 @@ def test_truncated_newest_checkpoint_falls_back_to_the_previous(interrupted, ref
     assert resumed[1]["loss"] == pytest.approx(expected[3], rel=1e-6, abs=1e-7)
 
 
+def test_disk_full_during_a_checkpoint_is_one_clear_error_and_keeps_the_older_ones(interrupted, tmp_path, monkeypatch):
+    """ENOSPC half way through step 3's checkpoint: a one-line OutputError, no partial file that
+    --resume could mistake for a checkpoint, and steps 1-2 untouched."""
+    import errno
+
+    from airtool.errors import OutputError
+    from airtool.io.atomic import TMP_MARK
+
+    run = _copy(interrupted, tmp_path)
+    folder = run / "checkpoints"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    real_save = torch.save
+
+    def disk_full(obj, f, *args, **kwargs):
+        if isinstance(obj, dict) and obj.get("step") == 3:
+            f.write(b"PK\x03\x04 half a checkpoint")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OutputError) as err:
+        T.train(T.load_run_config(run), run=run, resume=True)
+    assert str(err.value) == (f"{folder / 'step-00000003.pt'}: cannot write checkpoint (No space left on device); "
+                              "the older checkpoints are kept")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert not any(TMP_MARK in p.name for p in folder.iterdir())
+    assert T.load_latest_checkpoint(folder)[1].name == "step-00000002.pt"
+
+
 def test_no_readable_checkpoint_is_an_error(tmp_path: Path):
     folder = tmp_path / "checkpoints"
     folder.mkdir()

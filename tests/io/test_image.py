@@ -170,3 +170,157 @@ def test_animated_gif_first_frame_with_note():
     pic = read_image(buf.getvalue())
     assert pic.notes == ["animated: first frame only"]
     assert pic.pixels[0, 0, 0] > 0.9 and pic.pixels[0, 0, 1] < 0.1
+
+
+# --------------------------------------------------------------------------- hostile and unusual files (#11)
+
+
+def _jpeg_bytes(im: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", **kw)
+    return buf.getvalue()
+
+
+def _png_chunk_offset(data: bytes, kind: bytes) -> int:
+    """Offset of the length field of the first ``kind`` chunk."""
+    return data.index(kind) - 4
+
+
+def test_truncated_jpeg_raises_input_error():
+    data = _jpeg_bytes(Image.fromarray(_rgb(64, 64)))
+    for cut in (len(data) // 2, 100, 3):
+        with pytest.raises(InputError, match=r"^x\.jpg: "):
+            read_image(data[:cut], "x.jpg")
+
+
+@pytest.mark.parametrize("chunk", [b"IHDR", b"IDAT", b"IEND"])
+def test_png_with_a_bad_crc_is_refused_naming_the_chunk(chunk):
+    data = bytearray(_png_bytes(Image.fromarray(_rgb(32, 32))))
+    start = _png_chunk_offset(bytes(data), chunk)
+    length = int.from_bytes(data[start : start + 4], "big")
+    data[start + 8 + length] ^= 0x01  # first byte of the CRC; the chunk data itself is intact
+    with pytest.raises(InputError, match=f"bad checksum \\(CRC\\) in {chunk.decode()} chunk"):
+        read_image(bytes(data), "x.png")
+
+
+def test_content_decides_the_format_not_the_name(tmp_path):
+    arr = _rgb(9, 7)
+    path = tmp_path / "really_a_png.jpg"
+    path.write_bytes(_png_bytes(Image.fromarray(arr)))
+    pic = read_image(path)
+    assert pic.format == "PNG" and np.array_equal(np.rint(pic.pixels * 255).astype(np.uint8), arr)
+
+
+@pytest.mark.parametrize("fmt", ["TGA", "PPM", "PCX", "EPS"])
+def test_formats_airtool_does_not_support_are_not_decoded(fmt):
+    """Pillow knows many more formats (EPS even runs Ghostscript); a file named .png holding one
+    of them is refused before any of that code runs."""
+    if fmt == "EPS":
+        data = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n%%EndComments\nshowpage\n"
+    else:
+        buf = io.BytesIO()
+        Image.fromarray(_rgb(8, 8)).save(buf, fmt)
+        data = buf.getvalue()
+    with pytest.raises(InputError, match="not a recognised image format"):
+        read_image(data, "x.png")
+
+
+def test_apng_first_frame_with_note():
+    frames = [Image.new("RGB", (8, 6), c) for c in ((0, 0, 255), (255, 255, 0))]
+    buf = io.BytesIO()
+    frames[0].save(buf, "PNG", save_all=True, append_images=frames[1:])
+    pic = read_image(buf.getvalue())
+    assert pic.notes == ["animated: first frame only"]
+    assert pic.pixels.shape == (6, 8, 3) and pic.pixels[0, 0, 2] > 0.9 and pic.pixels[0, 0, 0] < 0.1
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2000, 3), (3, 2000)])
+def test_one_pixel_and_thin_strips_round_trip(shape):
+    arr = _rgb(*shape, seed=5)
+    pic = read_image(_png_bytes(Image.fromarray(arr)))
+    assert pic.pixels.shape == (*shape, 3)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(encode_image(pic, "PNG")))), arr)
+
+
+def test_damaged_16bit_png_is_an_input_error_not_a_pypng_error():
+    """pypng (used for 16-bit PNG) raises its own exception types; they must become InputError."""
+    import png
+
+    buf = io.BytesIO()
+    png.Writer(6, 5, greyscale=False, bitdepth=16).write(buf, np.arange(90, dtype=np.uint16).reshape(5, 18) * 700)
+    data = buf.getvalue()
+    for damaged in (data[:-2], data[: _png_chunk_offset(data, b"IDAT") + 20]):
+        with pytest.raises(InputError, match=r"^x\.png: cannot decode image"):
+            read_image(damaged, "x.png")
+
+
+def _read_in_thread(path, timeout=10.0):
+    """read_image in a daemon thread, so a regression that blocks fails instead of hanging."""
+    import threading
+
+    outcome = {}
+
+    def target():
+        try:
+            outcome["picture"] = read_image(path)
+        except Exception as err:  # noqa: BLE001 - the test inspects it
+            outcome["error"] = err
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"read_image({path}) blocked"
+    return outcome
+
+
+def test_fifo_directory_and_dangling_link_are_refused_without_blocking(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.png")  # opening a FIFO for reading blocks until a writer comes
+    (tmp_path / "folder.png").mkdir()
+    os.symlink(tmp_path / "missing.png", tmp_path / "dangling.png")
+    expected = {"pipe.png": "not a regular file", "folder.png": "is a directory", "dangling.png": "broken symbolic link"}
+    for name, reason in expected.items():
+        outcome = _read_in_thread(tmp_path / name)
+        assert isinstance(outcome.get("error"), InputError), (name, outcome)
+        assert reason in outcome["error"].reason and outcome["error"].path.endswith(name)
+
+
+def test_unreadable_file_permission_denied_in_process(tmp_path, monkeypatch):
+    """Works as root too: the OS's answer for this one file is simulated by failing its open()."""
+    import builtins
+    import errno
+
+    path = tmp_path / "secret.png"
+    path.write_bytes(_png_bytes(Image.fromarray(_rgb())))
+    real_open = builtins.open
+
+    def guarded_open(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(errno.EACCES, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    monkeypatch.setattr(io, "open", guarded_open)  # what pathlib calls
+    with pytest.raises(InputError, match="secret.png: permission denied"):
+        read_image(path)
+
+
+def test_unreadable_file_permission_denied_for_real(tmp_path):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root reads files whatever their permissions (the in-process test covers this)")
+    path = tmp_path / "secret.png"
+    path.write_bytes(_png_bytes(Image.fromarray(_rgb())))
+    path.chmod(0)
+    try:
+        with pytest.raises(InputError, match="secret.png: permission denied"):
+            read_image(path)
+    finally:
+        path.chmod(0o644)
+
+
+def test_a_path_with_a_nul_byte_is_an_input_error():
+    with pytest.raises(InputError, match="embedded null byte"):
+        read_image("bad\0name.png")

@@ -62,3 +62,29 @@ def test_output_folder_inside_input_is_not_walked(tmp_path):
     _touch(tmp_path / "a.png"), _touch(tmp_path / "out" / "a.png")
     result = plan([str(tmp_path)], str(tmp_path / "out"), recursive=True)
     assert [j.rel for j in result.jobs] == ["a.png"]
+
+
+def test_output_folder_that_exists_as_a_file_is_refused_before_work(tmp_path):
+    _touch(tmp_path / "in" / "a.png")
+    (tmp_path / "out").write_text("I am a file")
+    for inputs in ([str(tmp_path / "in")], [str(tmp_path / "in" / "a.png")]):
+        with pytest.raises(UsageError, match="exists and is not a folder"):
+            plan(inputs, str(tmp_path / "out"))
+    assert (tmp_path / "out").read_text() == "I am a file"
+
+
+def test_gif_inputs_are_written_as_png(tmp_path):
+    src = _touch(tmp_path / "in" / "anim.gif")
+    job = plan([str(tmp_path / "in")], str(tmp_path / "out")).jobs[0]
+    assert job.fmt == "PNG" and job.dst.name == "anim.png"
+    assert plan([str(src)], str(tmp_path / "x.png")).jobs[0].fmt == "PNG"
+    with pytest.raises(UsageError, match="does not write GIF"):
+        plan([str(src)], str(tmp_path / "x.gif"))
+
+
+def test_names_with_spaces_unicode_newlines_and_undecodable_bytes_map_to_the_same_names(tmp_path):
+    names = ["with space.png", "ünï cödé 日本.png", "new\nline.png", os.fsdecode(b"bad\xff\xfe.png")]
+    for name in names:
+        _touch(tmp_path / "in" / name)
+    jobs = plan([str(tmp_path / "in")], str(tmp_path / "out")).jobs
+    assert sorted(j.dst.name for j in jobs) == sorted(names)

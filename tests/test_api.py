@@ -1,0 +1,56 @@
+"""The API's real stages under write faults: a disk that fills up half way through a write."""
+
+from __future__ import annotations
+
+import errno
+import pathlib
+
+import numpy as np
+from PIL import Image
+
+from airtool.api import RestoreOptions, restore
+from airtool.io.atomic import TMP_MARK
+
+
+def _tree(tmp_path, n=6):
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(src / f"{i}.png")
+    return src
+
+
+def _files(folder):
+    return {p.name: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_disk_full_half_way_through_writes_then_a_rerun_completes(tmp_path, monkeypatch):
+    """ENOSPC after half of each of three files reached the disk: those three fail with the
+    reason, nothing partial is left that a later run would skip as done, the rest is written,
+    and the next run (disk freed) completes the batch."""
+    src = _tree(tmp_path)
+    options = RestoreOptions(model="identity", device="cpu")
+    restore([str(src)], str(tmp_path / "clean"), options)
+    clean = _files(tmp_path / "clean")
+    real_write_bytes = pathlib.Path.write_bytes
+    full_for = {"1.png", "3.png", "4.png"}
+
+    def write_bytes(self, data):
+        if self.suffix == ".png" and self.name.split(TMP_MARK)[0].lstrip(".") + ".png" in full_for:
+            with open(self, "wb") as fh:
+                fh.write(data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_bytes(self, data)
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", write_bytes)
+    out = tmp_path / "out"
+    report = restore([str(src)], str(out), options)
+    assert report.exit_code == 3
+    assert sorted(pathlib.Path(r.input).name for r in report.failed) == sorted(full_for)
+    assert all(r.reason == "cannot write output (No space left on device)" for r in report.failed)
+    assert _files(out) == {k: v for k, v in clean.items() if k not in full_for}  # complete or absent
+    monkeypatch.undo()
+    again = restore([str(src)], str(out), options)
+    assert (again.exit_code, again.count("skipped"), again.count("done")) == (0, 3, 3)
+    assert _files(out) == clean
