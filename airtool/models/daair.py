@@ -347,6 +347,6 @@ SPEC = ModelSpec(
             "decision by rounding. fp16 untested, so not offered."
         ),
     ),
-    weights={},
+    weights={"aio3": "daair-aio3.safetensors"},
     notes="Hyper-parameters are ours where the paper lost them; see the module docstring.",
 )
