@@ -56,7 +56,7 @@ class BenchResult:
     ms_per_image: float  # median over the timed repeats, divided by the batch size
     ms_per_image_min: float
     images_per_second: float
-    peak_host_mb: float  # peak resident set size of the process while this configuration ran
+    peak_host_mb: float  # peak resident set size of the process while this configuration ran (model included)
     peak_device_mb: float | None  # peak memory allocated by torch on the GPU, None on the CPU
     macs_per_image: int  # multiply-accumulates of one forward pass, counted on the meta device
     gflops: float  # 2 * MACs / time: the effective rate, not the hardware's peak
@@ -94,6 +94,7 @@ class PeakRSS:
             self._stop.wait(self.interval)
 
     def __enter__(self) -> "PeakRSS":
+        _release_free_memory()
         self.peak = self.current()
         self._thread.start()
         return self
@@ -102,6 +103,19 @@ class PeakRSS:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, self.current())
+
+
+def _release_free_memory() -> None:
+    """Give memory freed by earlier configurations back to the OS (glibc keeps it otherwise), so
+    one configuration's peak is not inflated by the previous one's."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the peak may include earlier configurations
+        pass
 
 
 def count_macs(model, size: int) -> int:
