@@ -127,7 +127,8 @@ def zygote():
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory) -> Path:
-    """16 small images of several kinds in two folders."""
+    """16 images of several kinds in two folders, large enough (noise PNGs of ~100k pixels) that
+    writing them takes a few hundred milliseconds, so random kills can land mid-batch."""
     import png
 
     src = tmp_path_factory.mktemp("faults") / "in"
@@ -137,15 +138,15 @@ def tree(tmp_path_factory) -> Path:
         folder = src / "sub" if i % 2 else src
         kind = i % 4
         if kind == 0:
-            Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+            Image.fromarray(rng.integers(0, 256, (320, 384, 3), dtype=np.uint8)).save(folder / f"{i:02d}.png")
         elif kind == 1:
-            Image.fromarray(rng.integers(0, 256, (36, 44), dtype=np.uint8), "L").save(folder / f"{i:02d}.png")
+            Image.fromarray(rng.integers(0, 256, (288, 352), dtype=np.uint8), "L").save(folder / f"{i:02d}.png")
         elif kind == 2:
-            Image.fromarray(rng.integers(0, 256, (40, 40, 4), dtype=np.uint8), "RGBA").save(folder / f"{i:02d}.png")
+            Image.fromarray(rng.integers(0, 256, (320, 320, 4), dtype=np.uint8), "RGBA").save(folder / f"{i:02d}.png")
         else:
             with open(folder / f"{i:02d}.png", "wb") as fh:
-                png.Writer(30, 20, greyscale=False, bitdepth=16).write(
-                    fh, rng.integers(0, 65536, (20, 90), dtype=np.uint16))
+                png.Writer(240, 160, greyscale=False, bitdepth=16).write(
+                    fh, rng.integers(0, 65536, (160, 720), dtype=np.uint16))
     return src
 
 
