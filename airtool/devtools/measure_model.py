@@ -6,9 +6,8 @@ Usage (from the repo root, venv active):
     python -m airtool.devtools.measure_model ndr-restore --size 256 --threads 2 --repeats 3
 
 Weights are random (fixed seed) unless ``--weights`` is given. The input is a centre crop of a
-real image (default: the first file of ../shared/data/CBSD68 in sorted order). MACs are counted
-with ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matrix products, so the
-attention products count too; norms, softmax, FFTs and element-wise ops do not), divided by 2.
+real image (default: the first file of ../shared/data/CBSD68 in sorted order). MACs come from
+``airtool.engine.bench.count_macs`` (the same count as ``airtool bench``).
 The bf16 deviation is max |fp32 - bf16 autocast| over the output, raw and clamped to [0, 1].
 """
 
@@ -24,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.flop_counter import FlopCounterMode
 
+from airtool.engine.bench import count_macs
 from airtool.models import get_spec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,13 +59,6 @@ def time_ms(model: torch.nn.Module, x: torch.Tensor, bf16: bool, repeats: int) -
     return statistics.median(times)
 
 
-def count_macs(model: torch.nn.Module, x: torch.Tensor) -> int:
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():  # FlopCounterMode's module tracker fails under inference_mode
-        model(x)
-    return counter.get_total_flops() // 2
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
@@ -96,7 +88,7 @@ def main() -> None:
         "size": args.size,
         "params_inference": sum(p.numel() for p in model.inference_modules().parameters()),
         "params_total": sum(p.numel() for p in model.parameters()),
-        "macs": count_macs(model, x),
+        "macs": count_macs(model, args.size),
         "bf16_max_abs_dev": (fp32 - bf16).abs().max().item(),
         "bf16_max_abs_dev_clamped": (fp32.clamp(0, 1) - bf16.clamp(0, 1)).abs().max().item(),
         "bf16_mean_abs_dev": (fp32 - bf16).abs().mean().item(),

@@ -65,11 +65,11 @@ def channel_attention_map(q: Tensor, k: Tensor, heads: int, temperature: Tensor)
     b, c = q.shape[:2]
     qt = _pixels_last(q).unflatten(2, (heads, c // heads))  # (B, HW, heads, d)
     kt = _pixels_last(k).unflatten(2, (heads, c // heads))
-    if q.dtype == torch.float16:
+    normalise_first = q.dtype == torch.float16
+    if normalise_first:
         qt, kt = F.normalize(qt, dim=1), F.normalize(kt, dim=1)
-        gram = qt.permute(0, 2, 3, 1) @ kt.permute(0, 2, 1, 3)
-    else:
-        gram = qt.permute(0, 2, 3, 1) @ kt.permute(0, 2, 1, 3)
+    gram = qt.permute(0, 2, 3, 1) @ kt.permute(0, 2, 1, 3)
+    if not normalise_first:
         q_norm = torch.linalg.vector_norm(qt, dim=1, dtype=torch.float32).clamp_min(1e-12)
         k_norm = torch.linalg.vector_norm(kt, dim=1, dtype=torch.float32).clamp_min(1e-12)
         gram = (gram.float() / (q_norm.unsqueeze(-1) * k_norm.unsqueeze(-2))).to(gram.dtype)
