@@ -38,6 +38,7 @@ from airtool.engine.data import DataConfig, ValConfig, build_train_loader, build
 from airtool.engine.losses import LossConfig, total_loss
 from airtool.errors import ConfigError, WeightsError
 from airtool.models import get_spec
+from airtool.tasks import TASKS
 
 CHECKPOINT_GLOB = "step-*.pt"
 Event = dict[str, Any]
@@ -348,6 +349,25 @@ def _append_jsonl(path: Path, record: Event) -> None:
         fh.write(json.dumps(record, sort_keys=True) + "\n")
 
 
+METRICS_CSV = "metrics.csv"
+METRICS_COLUMNS = ("event", "step", "loss", "lr", "samples_per_s", "val_psnr", "val_ssim",
+                   *(f"val_psnr_{task}" for task in TASKS))
+
+
+def append_metrics_csv(path: Path, event: Event) -> None:
+    """One row per logged step (loss, learning rate, samples/s over the logging window) and per
+    validation (mean and per-task held-out PSNR); a header is written when the file is new."""
+    import csv
+
+    new = not path.is_file()
+    with open(path, "a", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        if new:
+            writer.writerow(METRICS_COLUMNS)
+        row = {"event": event["event"], **event}
+        writer.writerow(["" if row.get(c) is None else row.get(c, "") for c in METRICS_COLUMNS])
+
+
 # -- the loop --------------------------------------------------------------------------------
 
 
@@ -433,6 +453,8 @@ class Trainer:
             return
         if log:
             _append_jsonl(self.run / "log.jsonl", event)
+            if event.get("event") in ("step", "val"):
+                append_metrics_csv(self.run / METRICS_CSV, event)
         if self.on_event is not None:
             self.on_event(event)
 
@@ -474,14 +496,18 @@ class Trainer:
 
         eval_model.load_state_dict(self.ema.state)
         eval_model.eval()
-        results = []
-        for degraded, clean, _ in samples:
+        results, by_task = [], {}
+        for degraded, clean, label in samples:
             with autocast(self.device, self.cfg.train.amp):
                 out = eval_model(degraded[None].to(self.device))
             pred = out[0].float().cpu().numpy().transpose(1, 2, 0)
-            results.append(score(pred, clean.numpy().transpose(1, 2, 0), METRIC_SPECS["promptir"]))
+            result = score(pred, clean.numpy().transpose(1, 2, 0), METRIC_SPECS["promptir"])
+            results.append(result)
+            by_task.setdefault(TASKS[int(label)], []).append(min(result[0], 100.0))
         psnr = float(np.mean([min(r[0], 100.0) for r in results]))
-        return {"val_psnr": psnr, "val_ssim": float(np.mean([r[1] for r in results])), "val_count": len(results)}
+        per_task = {f"val_psnr_{task}": float(np.mean(values)) for task, values in by_task.items()}
+        return {"val_psnr": psnr, "val_ssim": float(np.mean([r[1] for r in results])), "val_count": len(results),
+                **per_task}
 
     def checkpoint(self) -> Path | None:
         if not self.dist.main:
@@ -503,13 +529,18 @@ class Trainer:
                    "val_samples": len(samples), **_input_baseline(samples)})
         last_ckpt, stats = None, None
         started, t_step = time.monotonic(), time.monotonic()
+        window_start, window_steps = t_step, 0  # samples/s over the steps since the last log line
+        per_step = cfg.data.batch_size * self.dist.world
         for batch in loader:
             stats = self.train_step(batch)
             now = time.monotonic()
             self.wall += now - t_step
             stats.update(step=self.step, lr=self.optimizer.param_groups[0]["lr"], sec=now - t_step)
-            t_step = now
+            t_step, window_steps = now, window_steps + 1
             logged = self.step % loop.log_every == 0 or self.step == loop.steps
+            if logged:
+                stats["samples_per_s"] = per_step * window_steps / max(now - window_start, 1e-9)
+                window_start, window_steps = now, 0
             self.emit({"event": "step", **stats}, log=logged)
             if eval_model is not None and (self.step % cfg.val.every == 0 or self.step == loop.steps):
                 self.last_val = {"step": self.step, **self.validate(samples, eval_model)}
