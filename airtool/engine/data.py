@@ -53,6 +53,7 @@ class DataConfig:
     crop: int = 128
     batch_size: int = 8  # per process; the global batch is batch_size × world size
     workers: int = 2
+    cache_mb: int = 1024  # decoded images kept in memory per loader process (0 = decode every time)
     # flips-rot: h-flip, v-flip, transpose each p=0.5 (BasicSR, NDR); promptir: one of the 7
     # non-identity flip/rotations (PromptIR, AnyIR); hvflip: h- and v-flip (DaAIR).
     augment: Augment = "flips-rot"
@@ -72,10 +73,49 @@ def read_rgb(path: Path) -> np.ndarray:
     """Float32 (H, W, 3) in [0, 1]; grey images are replicated to three channels."""
     from airtool.io.image import read_image
 
-    pixels = read_image(path).pixels
+    return _as_rgb(read_image(path).pixels)
+
+
+def _as_rgb(pixels: np.ndarray) -> np.ndarray:
     if pixels.shape[2] == 1:
         pixels = np.repeat(pixels, 3, axis=2)
     return np.ascontiguousarray(pixels[..., :3], dtype=np.float32)
+
+
+class DecodedCache:
+    """Training images decoded once per loader process and kept in memory, up to ``limit_mb``.
+
+    Decoding a PNG costs more than cropping and degrading it (devtools/bench_train.py, mode
+    ``loader``), and every image is drawn many times per run. 8-bit images are kept as their
+    uint8 levels and turned back into exactly the floats ``read_image`` gives (level / 255 in
+    float32); grey images are kept with one channel. Past the limit, images are read each time.
+    """
+
+    def __init__(self, limit_mb: int) -> None:
+        self.limit = limit_mb * 2**20
+        self.used = 0
+        self.images: dict[Path, tuple[np.ndarray, float]] = {}
+
+    def read(self, path: Path) -> np.ndarray:
+        hit = self.images.get(path)
+        if hit is None:
+            hit = self._decode(path)
+            if self.used + hit[0].nbytes <= self.limit:
+                self.images[path] = hit
+                self.used += hit[0].nbytes
+        stored, scale = hit
+        pixels = stored if scale == 1.0 else stored.astype(np.float32) / np.float32(scale)
+        return _as_rgb(pixels)
+
+    @staticmethod
+    def _decode(path: Path) -> tuple[np.ndarray, float]:
+        from airtool.io.image import read_image
+
+        pic = read_image(path)
+        pixels = pic.pixels[..., :3]
+        if pic.bit_depth == 8:
+            return np.round(pixels * np.float32(255.0)).astype(np.uint8), 255.0
+        return np.ascontiguousarray(pixels, dtype=np.float32), 1.0
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -195,9 +235,10 @@ class Source:
     def label(self) -> int:
         return task_index(self.cfg.task)
 
-    def load(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+    def load(self, index: int, cache: DecodedCache | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        read = cache.read if cache is not None else read_rgb
         first, second = self.files[index]
-        return read_rgb(first), (read_rgb(second) if second is not None else None)
+        return read(first), (read(second) if second is not None else None)
 
     def make(self, images: list[np.ndarray], rng: np.random.Generator) -> Sample:
         """(degraded, clean) from already cropped/augmented images; clean ones degraded now."""
@@ -251,6 +292,7 @@ class MixtureDataset(Dataset):
         self.start, self.length = start, length
         weights = np.array([s.cfg.weight for s in sources], dtype=np.float64)
         self.probs = weights / weights.sum()
+        self.cache = DecodedCache(cfg.cache_mb)  # each DataLoader worker fills its own copy
 
     def __len__(self) -> int:
         return self.length
@@ -258,7 +300,7 @@ class MixtureDataset(Dataset):
     def __getitem__(self, i: int) -> Sample:
         rng = np.random.default_rng([self.seed, self.start + i])
         src = self.sources[int(rng.choice(len(self.sources), p=self.probs))]
-        first, second = src.load(int(rng.integers(len(src.files))))
+        first, second = src.load(int(rng.integers(len(src.files))), self.cache)
         images = [first] if second is None else [first, second]
         mode = augment_mode(self.cfg.augment, rng)
         images = [apply_augment(im, mode) for im in random_crop(images, self.cfg.crop, rng)]

@@ -60,6 +60,9 @@ class OptimConfig:
     lr: float = 2e-4
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
+    # PyTorch's implementations of the same update: for-loop, foreach (multi-tensor) or fused
+    # (one kernel); auto = fused where this torch has it for the device, else foreach.
+    impl: Literal["auto", "for-loop", "foreach", "fused"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,13 @@ class LoopConfig:
     grad_clip: float | None = None  # max L2 norm of all gradients
     ema_decay: float = 0.999
     ema_warmup: bool = True  # decay min(d, (1+step)/(10+step)): short runs get a usable EMA
-    amp: Literal["none", "bf16", "fp16"] = "none"
+    # fp32, bf16 or fp16 autocast (the words of ``restore --precision``); auto = the fastest safe
+    # one for this device and model (see ``train_precision``). ``amp`` is the old name of the
+    # same setting, kept so that existing configs still work: ``amp: none`` means fp32.
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    amp: Literal["none", "fp32", "bf16", "fp16"] | None = None
+    channels_last: bool | None = None  # None = auto: on for CPU training, where it measured faster
+    compile: bool = False  # torch.compile the training forward (compile time is paid per run)
     device: str = "auto"
     log_every: int = 100
     ckpt_every: int = 1000
@@ -165,9 +174,20 @@ def hardware(device: torch.device, world: int) -> str:
 # -- optimiser, schedule, precision, EMA ---------------------------------------------------
 
 
-def build_optimizer(cfg: OptimConfig, params: Iterator[nn.Parameter]) -> torch.optim.Optimizer:
+def optimizer_impl(cfg: OptimConfig, device: torch.device) -> dict[str, bool]:
+    """The keyword that selects PyTorch's Adam(W) implementation; all compute the same update."""
+    impl = cfg.impl
+    if impl == "auto":
+        impl = "fused" if device.type in ("cuda", "cpu") else "foreach"
+    return {"for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[impl]
+
+
+def build_optimizer(
+    cfg: OptimConfig, params: Iterator[nn.Parameter], device: torch.device | None = None
+) -> torch.optim.Optimizer:
     kind = torch.optim.AdamW if cfg.name == "adamw" else torch.optim.Adam
-    return kind(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    impl = optimizer_impl(cfg, device or torch.device("cpu"))
+    return kind(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **impl)
 
 
 def build_scheduler(cfg: ScheduleConfig, optimizer: torch.optim.Optimizer, steps: int) -> Any:
@@ -188,23 +208,56 @@ def build_scheduler(cfg: ScheduleConfig, optimizer: torch.optim.Optimizer, steps
     return sch.SequentialLR(optimizer, [ramp, main], milestones=[warmup])
 
 
-def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CPU or GPU, fp16 on GPU only; ``none`` = fp32."""
-    if amp == "none":
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CPU or GPU, fp16 on GPU only; fp32 (or the old ``none``) = no autocast."""
+    if precision in ("none", "fp32"):
         return contextlib.nullcontext()
-    if amp == "fp16" and device.type != "cuda":
-        raise ConfigError(f"train.amp: fp16 needs a CUDA device, not {device.type}; use bf16 or none")
-    return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError(f"train.precision: fp16 needs a CUDA device, not {device.type}; use bf16 or fp32")
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
-def _check_amp(amp: str, spec: Any, device: torch.device) -> None:
-    """Only precisions the model's policy lists for this device (models/spec.py)."""
-    autocast(device, amp)
+def requested_precision(loop: LoopConfig) -> str:
+    """``train.precision``, or the old ``train.amp`` spelling of it (``none`` = fp32)."""
+    if loop.amp is None:
+        return loop.precision
+    legacy = "fp32" if loop.amp == "none" else loop.amp
+    if loop.precision not in ("auto", legacy):
+        raise ConfigError(f"train.amp: {loop.amp} contradicts train.precision: {loop.precision}; set only precision")
+    return legacy
+
+
+# bf16 training on a CPU pays only where its matrix units run bf16 natively AND the model's
+# backward kernels take that path; measured per model with devtools/bench_train.py (README,
+# "Training speed"). Models absent here train in fp32 under ``auto`` on the CPU.
+CPU_BF16_TRAINING: frozenset[str] = frozenset()
+
+
+def train_precision(loop: LoopConfig, spec: Any, device: torch.device) -> str:
+    """The precision a run trains in: the requested one, checked against the model's policy
+    (models/spec.py), or for ``auto`` bf16 on CUDA where allowed, and on a CPU only for models
+    measured faster in bf16 on CPUs with native bf16 (``CPU_BF16_TRAINING``); else fp32."""
+    from airtool.engine.device import cpu_has_native_bf16
+
+    precision = requested_precision(loop)
     allowed = spec.precision.allowed(device.type)
-    if amp != "none" and amp not in allowed:
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if "bf16" in allowed else "fp32"
+        fast = device.type == "cpu" and spec.name in CPU_BF16_TRAINING and cpu_has_native_bf16()
+        return "bf16" if fast and "bf16" in allowed else "fp32"
+    autocast(device, precision)
+    if precision != "fp32" and precision not in allowed:
         raise ConfigError(
-            f"train.amp: {amp} is not validated for {spec.name} on {device.type} (allowed: {', '.join(allowed)})"
+            f"train.precision: {precision} is not validated for {spec.name} on {device.type} "
+            f"(allowed: {', '.join(allowed)})"
         )
+    return precision
+
+
+def use_channels_last(loop: LoopConfig, device: torch.device) -> bool:
+    """Channels-last activations: on by default on the CPU (oneDNN's native conv layout)."""
+    return loop.channels_last if loop.channels_last is not None else device.type == "cpu"
 
 
 class Ema:
@@ -413,19 +466,24 @@ class Trainer:
         self.cfg, self.run, self.dist, self.on_event = cfg, run, dist, on_event
         self.device = _device(cfg.train.device)
         spec = get_spec(cfg.model.name)
-        _check_amp(cfg.train.amp, spec, self.device)
+        self.precision = train_precision(cfg.train, spec, self.device)
+        self.channels_last = use_channels_last(cfg.train, self.device)
+        self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         seed_everything(cfg.seed)  # identical initial weights on every rank
         self.model = spec.create(cfg.model.variant).to(self.device).train()
-        self.optimizer = build_optimizer(cfg.train.optim, self.model.parameters())
+        self.model.to(memory_format=self.memory_format)
+        self.optimizer = build_optimizer(cfg.train.optim, self.model.parameters(), self.device)
         self.scheduler = build_scheduler(cfg.train.schedule, self.optimizer, cfg.train.steps)
         self.ema = Ema(self.model, cfg.train.ema_decay, cfg.train.ema_warmup)
-        fp16 = cfg.train.amp == "fp16"
+        fp16 = self.precision == "fp16"
         self.scaler = torch.amp.GradScaler("cuda") if fp16 else None
         self.net: nn.Module = _TrainForward(self.model)
         if dist.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             # DaAIR routes each image to one expert: unused parameters differ from step to step.
             self.net = nn.parallel.DistributedDataParallel(self.net, device_ids=ids, find_unused_parameters=True)
+        if cfg.train.compile:
+            self.net = torch.compile(self.net)
         self.step, self.wall, self.last_val = 0, 0.0, None
         self.hardware = hardware(self.device, dist.world)
         seed_everything(cfg.seed + dist.rank)
@@ -461,15 +519,18 @@ class Trainer:
     def train_step(self, batch: tuple[Tensor, Tensor, Tensor]) -> dict[str, float]:
         """One optimiser step; returns the loss terms and the gradient norm as floats."""
         degraded, clean, task = (t.to(self.device, non_blocking=True) for t in batch)
+        if self.channels_last:
+            degraded = degraded.contiguous(memory_format=torch.channels_last)
+            clean = clean.contiguous(memory_format=torch.channels_last)
         self.optimizer.zero_grad(set_to_none=True)
-        with autocast(self.device, self.cfg.train.amp):
+        with autocast(self.device, self.precision):
             restored, aux = self.net(degraded, clean, task)
         loss, parts = total_loss(self.cfg.train.loss, restored, clean, aux)
         if not torch.isfinite(loss):
             from airtool.errors import AirtoolError
 
             raise AirtoolError(
-                f"loss is {loss.item()} at step {self.step + 1}; lower train.optim.lr or use train.amp=none"
+                f"loss is {loss.item()} at step {self.step + 1}; lower train.optim.lr or use train.precision=fp32"
             )
         (self.scaler.scale(loss) if self.scaler else loss).backward()
         if self.scaler:
@@ -498,7 +559,7 @@ class Trainer:
         eval_model.eval()
         results, by_task = [], {}
         for degraded, clean, label in samples:
-            with autocast(self.device, self.cfg.train.amp):
+            with autocast(self.device, self.precision):
                 out = eval_model(degraded[None].to(self.device))
             pred = out[0].float().cpu().numpy().transpose(1, 2, 0)
             result = score(pred, clean.numpy().transpose(1, 2, 0), METRIC_SPECS["promptir"])
@@ -526,6 +587,8 @@ class Trainer:
         samples = build_val_samples(cfg.data, cfg.val, cfg.seed) if self.dist.main and cfg.val.every else []
         eval_model = copy.deepcopy(self.model) if samples else None
         self.emit({"event": "start", "step": self.step, "steps": loop.steps, "hardware": self.hardware,
+                   "precision": self.precision, "channels_last": self.channels_last, "compile": loop.compile,
+                   "optimizer_impl": next(iter(optimizer_impl(loop.optim, self.device))),
                    "val_samples": len(samples), **_input_baseline(samples)})
         last_ckpt, stats = None, None
         started, t_step = time.monotonic(), time.monotonic()

@@ -152,3 +152,34 @@ def test_config_errors(cfg, tmp_path: Path):
         D.build_sources(replace(cfg, sources=(D.SourceConfig("nowhere", "noise"),)))
     with pytest.raises(ConfigError, match="holdout is 9"):
         D.build_sources(replace(cfg, sources=(replace(cfg.sources[1], holdout=9),)))
+
+
+def test_decoded_cache_gives_exactly_what_read_rgb_gives(tmp_path):
+    from PIL import Image
+
+    from airtool.engine.data import DecodedCache, read_rgb
+
+    rng = np.random.default_rng(0)
+    files = {"rgb.png": rng.integers(0, 256, (9, 7, 3), dtype=np.uint8), "grey.png": rng.integers(0, 256, (5, 6), dtype=np.uint8),
+             "rgb16.png": rng.integers(0, 65536, (4, 5), dtype=np.uint16)}
+    for name, arr in files.items():
+        Image.fromarray(arr).save(tmp_path / name)
+    cache = DecodedCache(limit_mb=1)
+    for name in files:
+        first, again = cache.read(tmp_path / name), cache.read(tmp_path / name)
+        expected = read_rgb(tmp_path / name)
+        assert first.dtype == np.float32 and first.shape == expected.shape
+        assert np.array_equal(first, expected) and np.array_equal(again, expected)
+    assert cache.images[tmp_path / "rgb.png"][0].dtype == np.uint8  # 8-bit kept as levels
+    assert cache.images[tmp_path / "grey.png"][0].shape[2] == 1  # grey kept with one channel
+
+
+def test_decoded_cache_stops_keeping_images_at_its_limit(tmp_path):
+    from PIL import Image
+
+    from airtool.engine.data import DecodedCache
+
+    Image.fromarray(np.zeros((600, 600, 3), dtype=np.uint8)).save(tmp_path / "big.png")
+    cache = DecodedCache(limit_mb=1)  # the image needs 1.03 MiB
+    assert cache.read(tmp_path / "big.png").shape == (600, 600, 3)
+    assert cache.images == {} and cache.used == 0

@@ -1,0 +1,201 @@
+"""Training throughput: samples/s and peak memory per model, crop size and training mode.
+
+Usage (repo root, venv active; give it a quiet machine, or read only the ratios):
+
+    python -m airtool.devtools.bench_train --models symunet,daair --sizes 64,128 \
+        --modes baseline,default --rounds 2 --json runs/bench-train.json
+
+Each measurement runs in a fresh process (so peak RSS and torch.compile caches are its own),
+builds the real ``Trainer`` of ``airtool train`` for the model's CPU preset with the mode's
+settings, warms up, then times ``Trainer.train_step`` on fixed random batches (batch 8 by
+default). ``--rounds N`` repeats the whole list N times in the order A B C A B C, so that load on
+a shared machine hits every mode alike; the table gives the best round and the ratio of each mode
+to ``baseline``. The mode ``loader`` times the data loader alone (real files, degradations made
+on the fly) for the same crop and batch.
+
+Modes (``--set`` keys of ``train``):
+  baseline   the loop as it was before the fast path: fp32, NCHW, for-loop AdamW
+  fp32-cl    fp32, channels-last activations and weights
+  foreach    baseline with the multi-tensor AdamW;   fused: with the one-kernel AdamW
+  bf16       bf16 autocast, NCHW;                    bf16-cl: bf16 autocast, channels-last
+  compile    channels-last fp32 with torch.compile of the training forward
+  default    what ``airtool train`` does on this machine now (precision/layout/optimiser auto)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MODES: dict[str, list[str]] = {
+    "baseline": ["train.precision=fp32", "train.channels_last=false", "train.optim.impl=for-loop"],
+    "fp32-cl": ["train.precision=fp32", "train.channels_last=true", "train.optim.impl=for-loop"],
+    "foreach": ["train.precision=fp32", "train.channels_last=false", "train.optim.impl=foreach"],
+    "fused": ["train.precision=fp32", "train.channels_last=false", "train.optim.impl=fused"],
+    "bf16": ["train.precision=bf16", "train.channels_last=false", "train.optim.impl=for-loop"],
+    "bf16-cl": ["train.precision=bf16", "train.channels_last=true", "train.optim.impl=for-loop"],
+    "compile": ["train.precision=fp32", "train.channels_last=true", "train.compile=true"],
+    "default": [],
+    "loader": [],
+}
+PRESETS = {"symunet": "symunet-cpu-aio3", "symunet-s": "symunet-s-aio3", "daair": "daair-cpu-aio3",
+           "anyir": "anyir-cpu-aio3", "ndr-restore": "ndr-restore-aio3"}
+
+
+def config_for(model: str, size: int, batch: int, mode: str, data_root: str):
+    from airtool.engine.train import load_train_config
+
+    sets = [f"data.crop={size}", f"data.batch_size={batch}", f"data.root={data_root}", "train.amp=null", *MODES[mode]]
+    if PRESETS[model] == "ndr-restore-aio3":  # a GPU preset: take the CPU presets' data
+        cfg = load_train_config("symunet-s-aio3", [f"model.name={model}", "model.variant=paper", *sets])
+    else:
+        cfg = load_train_config(PRESETS[model], sets)
+    return cfg
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def measure_step(model: str, size: int, batch: int, mode: str, warmup: int, steps: int, data_root: str) -> dict:
+    """Seconds per ``train_step`` (best of ``steps`` after ``warmup``) of the real Trainer."""
+    import torch
+
+    from airtool.engine.train import Dist, Trainer
+    from airtool.tasks import SETTINGS
+
+    cfg = config_for(model, size, batch, mode, data_root)
+    with tempfile.TemporaryDirectory() as run:
+        trainer = Trainer(cfg, Path(run), Dist(), None)
+        gen = torch.Generator().manual_seed(0)
+        clean = torch.rand(batch, 3, size, size, generator=gen)
+        degraded = (clean + 0.1 * torch.randn(batch, 3, size, size, generator=gen)).clamp(0, 1)
+        task = torch.randint(0, len(SETTINGS[cfg.setting]), (batch,), generator=gen)
+        start = time.perf_counter()
+        for _ in range(warmup):
+            trainer.train_step((degraded, clean, task))
+        warm = time.perf_counter() - start
+        times = []
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            trainer.train_step((degraded, clean, task))
+            times.append(time.perf_counter() - t0)
+    best = min(times)
+    return {"seconds_per_step": best, "samples_per_s": batch / best, "warmup_s": warm,
+            "precision": trainer.precision, "channels_last": trainer.channels_last}
+
+
+def measure_loader(model: str, size: int, batch: int, steps: int, data_root: str) -> dict:
+    """Seconds per batch of the real training loader (its configured workers), after the first."""
+    from airtool.engine.data import build_train_loader
+
+    cfg = config_for(model, size, batch, "default", data_root)
+    loader = iter(build_train_loader(cfg.data, cfg.seed, start_step=0, steps=steps + 1))
+    next(loader)  # worker start-up
+    start = time.perf_counter()
+    for _ in range(steps):
+        next(loader)
+    per_batch = (time.perf_counter() - start) / steps
+    return {"seconds_per_step": per_batch, "samples_per_s": batch / per_batch, "workers": cfg.data.workers}
+
+
+def run_one(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    model, size, mode = args.one.split(",")
+    if mode == "loader":
+        result = measure_loader(model, int(size), args.batch, args.steps * 4, args.data_root)
+    else:
+        result = measure_step(model, int(size), args.batch, mode, args.warmup, args.steps, args.data_root)
+    result.update(model=model, size=int(size), mode=mode, batch=args.batch, threads=args.threads,
+                  peak_rss_mb=peak_rss_mb())
+    print(json.dumps(result))
+
+
+def cpu_line() -> str:
+    import platform
+
+    name, flags = platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+    return f"{name} ({', '.join(f for f in wanted if f in flags) or 'no AVX2'}), {os.cpu_count()} CPUs"
+
+
+def table(rows: list[dict]) -> str:
+    best: dict[tuple, dict] = {}
+    for row in rows:
+        key = (row["model"], row["size"], row["mode"])
+        if key not in best or row["samples_per_s"] > best[key]["samples_per_s"]:
+            best[key] = row
+    lines = ["| model | crop | mode | samples/s | s/step | × baseline | peak RSS MB |", "|---|---|---|---|---|---|---|"]
+    for (model, size, mode), row in best.items():
+        base = best.get((model, size, "baseline"))
+        ratio = f"{row['samples_per_s'] / base['samples_per_s']:.2f}" if base and mode != "loader" else ""
+        extra = f" ({row['precision']}{', cl' if row.get('channels_last') else ''})" if mode == "default" else ""
+        lines.append(f"| {model} | {size} | {mode}{extra} | {row['samples_per_s']:.2f} | "
+                     f"{row['seconds_per_step']:.3f} | {ratio} | {row['peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="symunet,daair")
+    parser.add_argument("--sizes", default="64,128")
+    parser.add_argument("--modes", default="baseline,default,loader")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--data-root", default=os.environ.get("AIRTOOL_DATA", "../shared/data"))
+    parser.add_argument("--json", type=Path, help="also write every measurement here (JSON lines)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # model,size,mode: one measurement, in this process
+    args = parser.parse_args(argv)
+    if args.one:
+        run_one(args)
+        return
+    unknown = [m for m in args.modes.split(",") if m not in MODES]
+    if unknown:
+        raise SystemExit(f"bench_train: unknown mode {unknown[0]!r}; choose from {', '.join(MODES)}")
+    jobs = [(m, s, mode) for _ in range(args.rounds) for m in args.models.split(",")
+            for s in args.sizes.split(",") for mode in args.modes.split(",")]
+    rows = []
+    passthrough = ["--batch", str(args.batch), "--warmup", str(args.warmup), "--steps", str(args.steps),
+                   "--threads", str(args.threads), "--data-root", args.data_root]
+    for i, (model, size, mode) in enumerate(jobs, 1):
+        print(f"[{i}/{len(jobs)}] {model} {size}² {mode}", file=sys.stderr, flush=True)
+        cmd = [sys.executable, "-m", "airtool.devtools.bench_train", "--one", f"{model},{size},{mode}", *passthrough]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            reason = (done.stderr.strip().splitlines() or ["failed"])[-1]
+            print(f"  {model} {size} {mode}: {reason}", file=sys.stderr)
+            continue
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(f"  {row['samples_per_s']:.2f} samples/s", file=sys.stderr, flush=True)
+        if args.json:
+            with open(args.json, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")
+    import torch
+
+    print(table(rows))
+    print(f"({cpu_line()}; {args.threads} threads, batch {args.batch}, torch {torch.__version__})")
+
+
+if __name__ == "__main__":
+    main()
