@@ -95,6 +95,13 @@ class LoopConfig:
     device: str = "auto"
     log_every: int = 100
     ckpt_every: int = 1000
+    ckpt_every_s: float | None = None  # also checkpoint when this many seconds passed since the last one
+    time_limit_s: float | None = None  # stop (with a checkpoint) once training has run this long
+    # With time_limit_s: time the FIT_WINDOW steps after the first FIT_SKIP (compilation, warm-up)
+    # and plan the run's end (and the cosine's horizon) so that it ends within the time limit;
+    # re-planned at every checkpoint from the speed since the last plan, for a machine whose load
+    # changes. Never beyond train.steps.
+    fit_to_time: bool = False
     keep_checkpoints: int = 2
 
 
@@ -459,6 +466,10 @@ def _input_baseline(samples: list) -> dict[str, float]:
             "val_input_ssim": float(np.mean([q for _, q in scores]))}
 
 
+FIT_SKIP, FIT_WINDOW = 5, 20  # steps not timed, then steps timed, by ``fit_to_time``
+FIT_MARGIN = 0.92  # share of the remaining time planned for steps (the rest: validation, checkpoints)
+
+
 class Trainer:
     """Owns the model, optimiser, schedule, EMA and run folder of one training run (one rank)."""
 
@@ -485,6 +496,7 @@ class Trainer:
         if cfg.train.compile:
             self.net = torch.compile(self.net)
         self.step, self.wall, self.last_val = 0, 0.0, None
+        self.planned_steps = cfg.train.steps  # fewer once fit_to_time has timed the first steps
         self.hardware = hardware(self.device, dist.world)
         seed_everything(cfg.seed + dist.rank)
 
@@ -494,6 +506,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler else None, "rng": rng_state(),
             "wall_time_s": self.wall, "hardware": self.hardware, "val": self.last_val,
+            "planned_steps": self.planned_steps,
         }
 
     def restore(self, ckpt: dict[str, Any]) -> None:
@@ -505,6 +518,20 @@ class Trainer:
             self.scaler.load_state_dict(ckpt["scaler"])
         set_rng_state(ckpt["rng"])
         self.step, self.wall, self.last_val = int(ckpt["step"]), float(ckpt["wall_time_s"]), ckpt.get("val")
+        self.planned_steps = min(int(ckpt.get("planned_steps") or self.cfg.train.steps), self.cfg.train.steps)
+
+    def plan_steps(self, steps: int) -> None:
+        """End the run at ``steps`` instead: the cosine is rebuilt over that horizon and brought
+        to the current step, so the learning rate still reaches its floor at the new end."""
+        from dataclasses import replace
+
+        self.planned_steps = max(self.step + 1, min(steps, self.cfg.train.steps))
+        schedule = replace(self.cfg.train.schedule, horizon=self.planned_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group.get("initial_lr", group["lr"])
+        self.scheduler = build_scheduler(schedule, self.optimizer, self.planned_steps)
+        for _ in range(self.step):
+            self.scheduler.step()
 
     def emit(self, event: Event, log: bool = True) -> None:
         if not self.dist.main:
@@ -570,6 +597,13 @@ class Trainer:
         return {"val_psnr": psnr, "val_ssim": float(np.mean([r[1] for r in results])), "val_count": len(results),
                 **per_task}
 
+    def _fit_to_time(self, steps_per_s: float, seconds_left: float) -> None:
+        planned = min(self.step + int(max(0.0, seconds_left) * FIT_MARGIN * steps_per_s), self.cfg.train.steps)
+        if abs(planned - self.planned_steps) > 0.02 * self.planned_steps:  # re-plan only for a real change
+            self.plan_steps(planned)
+        self.emit({"event": "plan", "step": self.step, "steps": self.planned_steps,
+                   "steps_per_s": steps_per_s, "seconds_left": seconds_left})
+
     def checkpoint(self) -> Path | None:
         if not self.dist.main:
             return None
@@ -592,6 +626,7 @@ class Trainer:
                    "val_samples": len(samples), **_input_baseline(samples)})
         last_ckpt, stats = None, None
         started, t_step = time.monotonic(), time.monotonic()
+        last_ckpt_at, first_step, fit_from = started, self.step, None
         window_start, window_steps = t_step, 0  # samples/s over the steps since the last log line
         per_step = cfg.data.batch_size * self.dist.world
         for batch in loader:
@@ -600,16 +635,29 @@ class Trainer:
             self.wall += now - t_step
             stats.update(step=self.step, lr=self.optimizer.param_groups[0]["lr"], sec=now - t_step)
             t_step, window_steps = now, window_steps + 1
-            logged = self.step % loop.log_every == 0 or self.step == loop.steps
+            end = self.step >= self.planned_steps
+            logged = self.step % loop.log_every == 0 or end
             if logged:
                 stats["samples_per_s"] = per_step * window_steps / max(now - window_start, 1e-9)
                 window_start, window_steps = now, 0
             self.emit({"event": "step", **stats}, log=logged)
-            if eval_model is not None and (self.step % cfg.val.every == 0 or self.step == loop.steps):
+            if loop.fit_to_time and loop.time_limit_s and self.step - first_step == FIT_SKIP:
+                fit_from = (self.step, now)
+            elif fit_from is not None and (self.step - first_step == FIT_SKIP + FIT_WINDOW
+                                           or self.step % loop.ckpt_every == 0):
+                self._fit_to_time((self.step - fit_from[0]) / (now - fit_from[1]), loop.time_limit_s - (now - started))
+                fit_from, end = (self.step, now), self.step >= self.planned_steps
+            if eval_model is not None and (self.step % cfg.val.every == 0 or end):
                 self.last_val = {"step": self.step, **self.validate(samples, eval_model)}
                 self.emit({"event": "val", **self.last_val})
-            if self.step % loop.ckpt_every == 0 or self.step == loop.steps:
-                last_ckpt = self.checkpoint()
+            out_of_time = loop.time_limit_s is not None and time.monotonic() - started >= loop.time_limit_s
+            due = loop.ckpt_every_s is not None and time.monotonic() - last_ckpt_at >= loop.ckpt_every_s
+            if self.step % loop.ckpt_every == 0 or end or due or out_of_time:
+                last_ckpt, last_ckpt_at = self.checkpoint(), time.monotonic()
+            if out_of_time and not end:
+                self.emit({"event": "time_limit", "step": self.step, "seconds": time.monotonic() - started})
+            if end or out_of_time:
+                break
         self.emit({"event": "done", "step": self.step, "seconds": time.monotonic() - started})
         loss = stats["loss"] if stats else None
         return TrainResult(self.run, self.step, loss, self.last_val, last_ckpt, self.wall, None)

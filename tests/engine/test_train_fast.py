@@ -88,6 +88,7 @@ def test_every_optimiser_implementation_makes_the_same_update(impl):
 def first_steps(tmp_path: Path, **train: object) -> T.Trainer:
     data = make_train_data(tmp_path / "data")
     cfg = tiny_config(data, tmp_path / "out", **train)
+    (tmp_path / "run").mkdir()
     trainer = T.Trainer(cfg, tmp_path / "run", T.Dist(), None)
     gen = torch.Generator().manual_seed(1)
     clean = torch.rand(2, 3, 32, 32, generator=gen)
@@ -123,3 +124,52 @@ def test_metrics_csv_has_steps_and_per_task_validation(tmp_path: Path):
     assert [int(r["step"]) for r in vals] == [2, 4]
     assert all(float(r["val_psnr_noise"]) == pytest.approx(float(r["val_psnr"])) for r in vals)  # one task here
     assert all(r["val_psnr_rain"] == "" for r in vals)
+
+
+def events_of(run: Path) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_time_limit_stops_with_a_checkpoint(tmp_path: Path):
+    data = make_train_data(tmp_path / "data")
+    result = T.train(tiny_config(data, tmp_path / "out", steps=50, ckpt_every=1000, time_limit_s=0.0))
+    assert result.step == 1 and result.checkpoint is not None and result.checkpoint.name == "step-00000001.pt"
+    assert [e["event"] for e in events_of(result.run)][-2:] == ["time_limit", "done"]
+
+
+def test_checkpoints_by_seconds(tmp_path: Path):
+    data = make_train_data(tmp_path / "data")
+    cfg = tiny_config(data, tmp_path / "out", steps=3, ckpt_every=1000, ckpt_every_s=0.0, keep_checkpoints=5)
+    result = T.train(cfg)
+    assert [p.name for p in T.list_checkpoints(result.run / "checkpoints")] == [
+        "step-00000003.pt", "step-00000002.pt", "step-00000001.pt"]
+
+
+def test_planning_fewer_steps_ends_the_cosine_at_the_new_end(tmp_path: Path):
+    trainer = first_steps(tmp_path, steps=100, schedule={"name": "cosine", "warmup_steps": 1, "min_lr": 1e-6})
+    assert trainer.step == 2
+    trainer._fit_to_time(steps_per_s=10.0, seconds_left=1.0)  # 9 more steps fit (92 % of the time)
+    assert trainer.planned_steps == 11
+    lrs = []
+    for _ in range(9):
+        trainer.optimizer.step()
+        trainer.scheduler.step()
+        lrs.append(trainer.optimizer.param_groups[0]["lr"])
+    assert lrs[-1] == pytest.approx(1e-6) and lrs == sorted(lrs, reverse=True)
+    assert trainer.state()["planned_steps"] == 11
+
+
+def test_fit_to_time_never_plans_more_than_train_steps(tmp_path: Path):
+    trainer = first_steps(tmp_path, steps=20)
+    trainer._fit_to_time(steps_per_s=1000.0, seconds_left=60.0)
+    assert trainer.planned_steps == 20
+
+
+def test_a_faster_machine_later_extends_the_plan_again(tmp_path: Path):
+    trainer = first_steps(tmp_path, steps=100)
+    trainer._fit_to_time(steps_per_s=10.0, seconds_left=1.0)
+    assert trainer.planned_steps == 11
+    trainer._fit_to_time(steps_per_s=10.0, seconds_left=5.0)  # the load went away: 46 more steps fit
+    assert trainer.planned_steps == 48
