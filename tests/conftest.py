@@ -100,3 +100,18 @@ def tiny_clip(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tiny_clip, tmp_path_factory) -> Path:
     return save_hf_clip(tiny_clip, tmp_path_factory.mktemp("clip") / "tiny-clip")
+
+
+@pytest.fixture(scope="session")
+def tiny_se_weights(tmp_path_factory) -> Path:
+    """Random-init tiny SE-SymUNet weights (for the tiny CLIP), saved the way airtool ships weights."""
+    import torch
+
+    from airtool.models import get_spec
+    from airtool.models.weights import save_weights
+
+    torch.manual_seed(0)
+    model = get_spec("se-symunet").create("tiny")
+    path = tmp_path_factory.mktemp("weights") / "se-symunet-tiny.safetensors"
+    save_weights(model, path, model="se-symunet", variant="tiny", config={})
+    return path
