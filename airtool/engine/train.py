@@ -52,6 +52,7 @@ EventSink = Callable[[Event], None]
 class ModelConfig:
     name: str
     variant: str | None = None  # None: the model's default variant
+    clip: str | None = None  # se-symunet: local CLIP ViT-L/14 folder (default: $AIRTOOL_CLIP)
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,26 @@ def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManage
     if amp == "fp16" and device.type != "cuda":
         raise ConfigError(f"train.amp: fp16 needs a CUDA device, not {device.type}; use bf16 or none")
     return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
+CLIP_HOW = "set model.clip: PATH in the config or --set model.clip=PATH"
+
+
+def _clip_path(cfg: ModelConfig) -> Path | None:
+    """Where a model that reads CLIP features gets its encoder; fails in one line when nowhere."""
+    if not get_spec(cfg.name).needs_clip:
+        return None
+    from airtool.models.clip_encoder import resolve_clip_path
+
+    return resolve_clip_path(cfg.clip, cfg.name, CLIP_HOW)
+
+
+def _attach_clip(model: nn.Module, cfg: ModelConfig) -> None:
+    path = _clip_path(cfg)
+    if path is not None:
+        from airtool.models.clip_encoder import load_clip_encoder
+
+        model.attach_clip(load_clip_encoder(path))
 
 
 def _check_amp(amp: str, spec: Any, device: torch.device) -> None:
@@ -415,7 +436,9 @@ class Trainer:
         spec = get_spec(cfg.model.name)
         _check_amp(cfg.train.amp, spec, self.device)
         seed_everything(cfg.seed)  # identical initial weights on every rank
-        self.model = spec.create(cfg.model.variant).to(self.device).train()
+        self.model = spec.create(cfg.model.variant)
+        _attach_clip(self.model, cfg.model)  # frozen, outside parameters(): not in the optimiser or EMA
+        self.model = self.model.to(self.device).train()
         self.optimizer = build_optimizer(cfg.train.optim, self.model.parameters())
         self.scheduler = build_scheduler(cfg.train.schedule, self.optimizer, cfg.train.steps)
         self.ema = Ema(self.model, cfg.train.ema_decay, cfg.train.ema_warmup)
@@ -435,8 +458,12 @@ class Trainer:
             "format": 1, "step": self.step, "model": self.model.state_dict(), "ema": self.ema.state,
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler else None, "rng": rng_state(),
-            "wall_time_s": self.wall, "hardware": self.hardware, "val": self.last_val,
+            "wall_time_s": self.wall, "hardware": self.hardware, "val": self.last_val, "clip": self._clip_info(),
         }
+
+    def _clip_info(self) -> str | None:
+        clip = getattr(self.model, "clip", None)
+        return clip.describe() if clip is not None else None
 
     def restore(self, ckpt: dict[str, Any]) -> None:
         self.model.load_state_dict(ckpt["model"])
@@ -524,7 +551,8 @@ class Trainer:
             rank=self.dist.rank, world=self.dist.world, pin_memory=self.device.type == "cuda",
         )
         samples = build_val_samples(cfg.data, cfg.val, cfg.seed) if self.dist.main and cfg.val.every else []
-        eval_model = copy.deepcopy(self.model) if samples else None
+        shared = {id(m): m for m in self.model.frozen_modules()}  # e.g. SE-SymUNet's CLIP: one copy, not two
+        eval_model = copy.deepcopy(self.model, shared) if samples else None
         self.emit({"event": "start", "step": self.step, "steps": loop.steps, "hardware": self.hardware,
                    "val_samples": len(samples), **_input_baseline(samples)})
         last_ckpt, stats = None, None
@@ -565,6 +593,7 @@ def train(
     from airtool.io.atomic import remove_stale_temps
 
     run = Path(run) if run is not None else Path(cfg.output_dir) / cfg.name
+    _clip_path(cfg.model)  # before the run folder is made: a missing CLIP path is one line
     dist = init_distributed()
     if dist.main:
         _prepare_run(cfg, run, resume, command)
@@ -616,6 +645,8 @@ def export_run(
     model_cfg = to_dict(spec.config(variant))
     meta = {"airtool_setting": cfg.setting, "airtool_steps": str(ckpt["step"]),
             "airtool_train_config": json.dumps(to_dict(cfg), sort_keys=True), "airtool_ema": str(use_ema).lower()}
+    if ckpt.get("clip"):
+        meta["airtool_clip"] = ckpt["clip"]  # the frozen encoder it was trained with (not in the file)
     out = Path(out)
     sha = save_weights(model.inference_modules(), out, model=cfg.model.name, variant=variant,
                        config=model_cfg, metadata=meta, dtype=dtype)

@@ -41,6 +41,11 @@ class RestorationNet(nn.Module):
         """(tensors this network loads, tensors of parts loaded from elsewhere) from a checkpoint."""
         return state, {}
 
+    def frozen_modules(self) -> list[nn.Module]:
+        """Never-trained parts held outside ``parameters()`` (SE-SymUNet's CLIP); a copy of the model
+        made for evaluation may share them (``copy.deepcopy(model, {id(m): m ...})``)."""
+        return []
+
     def inference_modules(self) -> nn.Module:
         """The part that runs at inference (training-only helpers excluded)."""
         return self

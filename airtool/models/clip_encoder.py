@@ -106,13 +106,13 @@ class ClipImageEncoder(nn.Module):
 # -- where the encoder comes from -----------------------------------------------------------
 
 
-def resolve_clip_path(explicit: str | os.PathLike | None, model: str) -> Path:
+def resolve_clip_path(explicit: str | os.PathLike | None, model: str, how: str = "pass --clip PATH") -> Path:
     """``explicit``, else ``$AIRTOOL_CLIP``; neither is a one-line usage error saying what to pass."""
     value = explicit or os.environ.get(CLIP_ENV)
     if not value:
         raise UsageError(
-            f"model {model!r} needs a local CLIP ViT-L/14 image encoder: pass --clip PATH (a Hugging Face "
-            f"folder such as clip-vit-large-patch14 with config.json and model.safetensors), or set {CLIP_ENV}"
+            f"model {model!r} needs a local CLIP ViT-L/14 image encoder: {how} (a Hugging Face folder "
+            f"such as clip-vit-large-patch14 with config.json and model.safetensors), or set {CLIP_ENV}"
         )
     return Path(value).expanduser()
 

@@ -209,13 +209,11 @@ class SemanticRefinement(_PatchCrossAttention):
 
 
 class _Frozen:
-    """Holds the CLIP encoder outside the module tree (departure 2); copies of the model share it."""
+    """Holds the CLIP encoder outside the module tree (departure 2): a plain object, so
+    ``nn.Module`` registers nothing. ``copy.deepcopy`` copies it like any attribute."""
 
     def __init__(self, module: nn.Module) -> None:
         self.module = module
-
-    def __deepcopy__(self, memo: dict) -> _Frozen:
-        return self
 
 
 class SESymUNet(SymUNet):
@@ -267,6 +265,9 @@ class SESymUNet(SymUNet):
         if self._clip is not None:  # .to(device / dtype / memory_format) moves the encoder too
             self._clip.module._apply(fn, recurse)
         return self
+
+    def frozen_modules(self) -> list[nn.Module]:
+        return [self._clip.module] if self._clip is not None else []
 
     def image_context(self, image: Tensor) -> Tensor:
         """CLIP's token sequence for whole pictures (B, 3, H, W) in [0, 1]: (B, tokens, semantic_dim)."""

@@ -168,8 +168,10 @@ def test_clip_is_frozen_and_left_out_of_optimiser_gradients_ema_and_export(tmp_p
     with safe_open(str(path), framework="pt") as fh:
         keys = set(fh.keys())
     assert keys == set(model.state_dict()) and not any("vision" in k or "embeddings" in k for k in keys)
-    twin = copy.deepcopy(model)  # the trainer's validation copy shares the one encoder
+    twin = copy.deepcopy(model, {id(m): m for m in model.frozen_modules()})  # the trainer's validation copy
     assert twin.clip is clip and twin.middle_guide_attention.alpha is not model.middle_guide_attention.alpha
+    twin = copy.deepcopy(model).to("meta")  # a plain copy (bench's MAC count) is moved alone
+    assert twin.clip is not clip and twin.clip.vision.device.type == "meta" and clip.vision.device.type == "cpu"
 
 
 def _local_except_semantics(model):
