@@ -20,7 +20,7 @@ Threads = Annotated[Optional[int], typer.Option("--threads", help="CPU threads f
 Clip = Annotated[
     Optional[str],
     typer.Option("--clip", metavar="PATH", envvar="AIRTOOL_CLIP",
-                 help="se-symunet only: local CLIP ViT-L/14 (Hugging Face folder with config.json and weights)."),
+                 help="se-symunet only: local CLIP ViT-L/14 (a Hugging Face folder, or OpenAI's ViT-L-14.pt)."),
 ]
 Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the model (opt-in; pays on GPUs, see the README).")]
 Paths = Annotated[list[str], typer.Argument(help="Inputs (files, folders or -), then the output.", metavar="INPUT... OUTPUT")]

@@ -7,7 +7,9 @@ Nothing is downloaded: the encoder comes from a folder the user already has, nam
   plus ``model.safetensors``, a sharded ``*.safetensors.index.json`` or ``pytorch_model.bin``;
 - a Hugging Face hub cache entry (``models--openai--clip-vit-large-patch14``): its ``refs/main``
   snapshot is used;
-- a weights file inside such a folder (its folder is used).
+- a weights file inside such a folder (its folder is used);
+- OpenAI's own ``ViT-L-14.pt`` (the openai/CLIP package's TorchScript archive), read without
+  running any of its code (``airtool.models.openai_clip``).
 
 The architecture is transformers' ``CLIPVisionModel`` (the optional ``airtool[semantic]`` extra,
 imported only here and only when an encoder is loaded). Weights are read by transformers with
@@ -138,7 +140,9 @@ def clip_folder(path: Path) -> Path:
 
 
 def load_clip_encoder(path: str | os.PathLike) -> ClipImageEncoder:
-    """Load a CLIP vision tower from a local folder, safely and strictly (see the module docstring)."""
+    """Load a CLIP vision tower from a local folder or OpenAI ``.pt``, safely and strictly (see above)."""
+    if Path(path).is_file() and Path(path).suffix == ".pt":
+        return _load_openai(Path(path))
     folder = clip_folder(Path(path))
     model_type = _read_json(folder / "config.json").get("model_type")
     if model_type not in _CLIP_TYPES:
@@ -156,6 +160,14 @@ def load_clip_encoder(path: str | os.PathLike) -> ClipImageEncoder:
     _check_loading_info(folder, info)
     preprocess = read_preprocess(folder, int(vision.config.image_size))
     return ClipImageEncoder(vision.float(), preprocess, str(folder))
+
+
+def _load_openai(path: Path) -> ClipImageEncoder:
+    from airtool.models.openai_clip import load_openai_vision
+
+    vision = load_openai_vision(path, import_transformers())
+    size = int(vision.config.image_size)
+    return ClipImageEncoder(vision.float(), ClipPreprocess(shortest_edge=size, crop=size), str(path))
 
 
 def clip_encoder_from_config(config: Mapping[str, Any], preprocess: ClipPreprocess | None = None) -> ClipImageEncoder:
