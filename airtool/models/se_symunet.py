@@ -48,6 +48,7 @@ Departures from the authors' code, all deliberate:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -128,6 +129,7 @@ class CrossAttention(nn.Module):
 
 
 POSITION_BLOCK = 16  # the positional field is drawn in blocks of 16 x 16 tokens, one seed per block
+POSITION_CACHE_MAX = 1 << 24  # keep the last field (training repeats it every step) only up to 64 MB
 
 
 def position_field(seed: int, dim: int, top: int, left: int, rows: int, cols: int) -> Tensor:
@@ -143,11 +145,17 @@ def position_field(seed: int, dim: int, top: int, left: int, rows: int, cols: in
     field = torch.empty((r1 - r0 + 1) * b, (c1 - c0 + 1) * b, dim)
     for br in range(r0, r1 + 1):
         for bc in range(c0, c1 + 1):
-            generator = torch.Generator().manual_seed((seed << 42) + (br << 21) + bc)
+            generator = torch.Generator().manual_seed(_block_seed(seed, br, bc))
             field[(br - r0) * b : (br - r0 + 1) * b, (bc - c0) * b : (bc - c0 + 1) * b] = torch.randn(
                 b, b, dim, generator=generator
             )
     return field[top - r0 * b : top - r0 * b + rows, left - c0 * b : left - c0 * b + cols]
+
+
+def _block_seed(seed: int, row: int, col: int) -> int:
+    """A well-mixed 32-bit seed: the CPU generator (mt19937) keeps only the low 32 bits of a seed."""
+    digest = hashlib.blake2b(f"se-symunet/{seed}/{row}/{col}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "little")
 
 
 class _PatchCrossAttention(nn.Module):
@@ -169,12 +177,13 @@ class _PatchCrossAttention(nn.Module):
         """(B, rows * cols, patch_dim) positional noise for tiles whose top-left pixels are ``origins``."""
         starts = tuple((top // self.stride, left // self.stride) for top, left in origins)
         key = (rows, cols, starts, device)
-        if self._cached is None or self._cached[0] != key:
-            with torch.inference_mode(False), torch.no_grad():  # a normal tensor: usable when training too
-                fields = [position_field(self.seed, self.patch_dim, t, l, rows, cols) for t, l in starts]
-                noise = torch.stack(fields).flatten(1, 2).to(device)
-            self._cached = (key, noise)
-        return self._cached[1]
+        if self._cached is not None and self._cached[0] == key:
+            return self._cached[1]
+        with torch.inference_mode(False), torch.no_grad():  # a normal tensor: usable when training too
+            fields = [position_field(self.seed, self.patch_dim, t, l, rows, cols) for t, l in starts]
+            noise = torch.stack(fields).flatten(1, 2).to(device)
+        self._cached = (key, noise) if noise.numel() <= POSITION_CACHE_MAX else None
+        return noise
 
     def patches_with_positions(self, x: Tensor, origins: Origins | None) -> Tensor:
         rows, cols = x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size

@@ -98,3 +98,4 @@ def test_help_models_and_other_models_do_not_import_transformers(tiny_weights):
 def test_models_lists_se_symunet_with_its_trainable_count():
     rows = {r["name"]: r for r in json.loads(runner.invoke(app, ["models", "--json"]).stdout)}
     assert rows["se-symunet"]["params"] == 67_432_643 and rows["se-symunet"]["weights"] == []
+    assert rows["se-symunet"]["needs_clip"] and not rows["symunet"]["needs_clip"]

@@ -264,3 +264,14 @@ def test_clip_hidden_size_must_match(tiny_clip_dir):
     wrong = clip_encoder_from_config({**TINY_CLIP_VISION, "hidden_size": 48})
     with pytest.raises(WeightsError, match="hidden size 48"):
         model.attach_clip(wrong)
+
+
+def test_positional_field_is_one_fixed_n01_field_that_windows_agree_on():
+    from airtool.models.se_symunet import position_field
+
+    whole = position_field(3, 8, 0, 0, 50, 70)
+    assert torch.equal(position_field(3, 8, 17, 33, 20, 37), whole[17:37, 33:70])  # across block borders
+    assert torch.equal(position_field(3, 8, 0, 0, 50, 70), whole)  # deterministic
+    assert not torch.equal(position_field(4, 8, 0, 0, 50, 70), whole)  # one field per module
+    assert not torch.equal(whole[:16, :16], whole[:16, 16:32])  # blocks differ
+    assert abs(whole.mean().item()) < 0.05 and abs(whole.std().item() - 1) < 0.05  # the authors' randn
