@@ -19,7 +19,8 @@ vision key is an error, and the only keys allowed to be left over are the text t
 Preprocessing is the authors' ``_get_clip_features`` (SymUNet_arch.py): the *degraded input*,
 shortest side bicubic-resized with antialiasing to ``shortest_edge`` (the long side truncated to
 an int), centre-cropped to ``crop``, CLIP mean/std normalisation; ``last_hidden_state`` (all
-tokens, CLS included, before the post-LayerNorm) is the semantic sequence.
+tokens, CLS included, before the post-LayerNorm) is the semantic sequence. (torchvision's
+``resize`` on float tensors is the ``F.interpolate`` call used here, so torchvision is not needed.)
 """
 
 from __future__ import annotations

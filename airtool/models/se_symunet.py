@@ -21,9 +21,11 @@ Departures from the authors' code, all deliberate:
    ``torch.randn`` whenever the token count changes; it is never trained and never saved (on the
    GPU it is a plain tensor), so every new image size gets a fresh random draw. Here it is drawn
    from the same N(0, 1), but as a *fixed field over the picture's token grid*, seeded once per
-   module (``position_field``): the output is deterministic, identical on CPU and GPU, and a tile
+   module (``position_field``): the output is deterministic, the field the same on every device, and a tile
    gets the values the whole picture has at the same place (tiled inference passes each tile's
-   ``origins``). Not part of the state dict, as in the authors' code.
+   ``origins``; a tile that does not start on the token grid gets the field from the token its
+   origin falls in). Not part of the state dict, as in the authors' code; a ``pos_embed``
+   their code saved (it becomes a parameter when run on a CPU) is ignored when loading.
 2. **The frozen CLIP is not a submodule.** The authors load the whole ``CLIPModel`` (text tower
    included) as ``self.clip_model``, so their checkpoints carry ~428M frozen parameters. Here only
    the vision tower is loaded (``airtool.models.clip_encoder``), from a local path, and attached
