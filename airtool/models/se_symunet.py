@@ -175,6 +175,7 @@ class _PatchCrossAttention(nn.Module):
         self.alpha = nn.Parameter(torch.tensor(ALPHA_INIT))
         self._cached: tuple[tuple, Tensor] | None = None
 
+    @torch.compiler.disable  # Python-side RNG and caching: runs eagerly under --compile, never recompiled
     def positions(self, rows: int, cols: int, origins: Origins, device: torch.device) -> Tensor:
         """(B, rows * cols, patch_dim) positional noise for tiles whose top-left pixels are ``origins``."""
         starts = tuple((top // self.stride, left // self.stride) for top, left in origins)
