@@ -64,7 +64,7 @@ class ClipPreprocess:
         edge = self.shortest_edge
         size = (edge, int(w * (edge / h))) if h < w else (int(h * (edge / w)), edge)
         x = F.interpolate(images.float(), size=size, mode="bicubic", align_corners=False, antialias=True)
-        top, left = int(round((size[0] - self.crop) / 2.0)), int(round((size[1] - self.crop) / 2.0))
+        top, left = round((size[0] - self.crop) / 2.0), round((size[1] - self.crop) / 2.0)  # torchvision's centre
         x = x[..., top : top + self.crop, left : left + self.crop]
         mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)

@@ -61,8 +61,8 @@ from torch import Tensor, nn
 
 from airtool.errors import UsageError, WeightsError
 from airtool.models.blocks import pad_to_multiple
-from airtool.models.symunet import SymUNet, SymUNetConfig
 from airtool.models.spec import ModelSpec, PrecisionPolicy
+from airtool.models.symunet import SymUNet, SymUNetConfig
 
 ALPHA_INIT = 1e-4
 Origins = Sequence[tuple[int, int]]  # per batch item: (top, left) of the tile in the picture, in pixels

@@ -11,7 +11,11 @@ import torch
 
 from airtool.errors import AirtoolError, UsageError, WeightsError
 from airtool.models.clip_encoder import (
-    ClipPreprocess, clip_folder, load_clip_encoder, read_preprocess, resolve_clip_path,
+    ClipPreprocess,
+    clip_folder,
+    load_clip_encoder,
+    read_preprocess,
+    resolve_clip_path,
 )
 from tests.conftest import make_tiny_clip, save_hf_clip
 

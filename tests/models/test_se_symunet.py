@@ -18,8 +18,8 @@ from tests.conftest import TINY_CLIP_VISION, gradient_image
 # openai/clip-vit-large-patch14's vision tower (its config.json).
 VIT_L14 = {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24, "num_attention_heads": 16,
            "image_size": 224, "patch_size": 14, "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5}
-TINY_REF = dict(width=8, enc=(1, 1, 1), middle=1, dec=(1, 1, 1), middle_heads=2, text_dim=32, inner_dims=(16, 16, 16),
-                middle_inner=16)
+TINY_REF = {"width": 8, "enc": (1, 1, 1), "middle": 1, "dec": (1, 1, 1), "middle_heads": 2, "text_dim": 32,
+            "inner_dims": (16, 16, 16), "middle_inner": 16}
 
 
 def vit_l14_vision_params() -> int:
@@ -157,7 +157,7 @@ def test_clip_is_frozen_and_left_out_of_optimiser_gradients_ema_and_export(tmp_p
     in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
     assert in_optimizer == {id(p) for p in model.parameters()}
     assert not in_optimizer & {id(p) for p in clip.parameters()}
-    restored, aux = model.forward_train(torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32))
+    restored, _ = model.forward_train(torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32))
     restored.mean().backward()
     assert all(p.grad is None for p in clip.parameters())
     assert model.middle_guide_attention.alpha.grad is not None and model.decoder_refine_attentions[1].alpha.grad is not None
@@ -201,7 +201,7 @@ def _restore(model, pixels, tile, overlap=64, **methods):
 def test_tiled_output_equals_untiled_within_1_255(shared_data, tiny_clip_dir):
     from airtool.io.image import read_image
 
-    path = sorted((shared_data / "Rain100L" / "input").glob("*.png"))[0]
+    path = min((shared_data / "Rain100L" / "input").glob("*.png"))
     pixels = read_image(path, str(path), 10**9).pixels[:192, :256]
     model = _local_except_semantics(tiny_model(tiny_clip_dir))
     whole = _restore(model, pixels, tile=0)
