@@ -42,6 +42,7 @@ class RestoreOptions(BatchOptions):
     model: str = "symunet"
     weights: str | None = None
     variant: str | None = None
+    clip: str | None = None  # se-symunet's CLIP encoder folder (default: $AIRTOOL_CLIP)
     device: str = "auto"
     precision: str = "auto"
     tile: int | str = "auto"
@@ -95,7 +96,7 @@ def build_restorer(options: RestoreOptions) -> Any:
 
     if options.threads:
         torch.set_num_threads(options.threads)
-    model, spec = load_model(options.model, options.weights, options.variant)
+    model, spec = load_model(options.model, options.weights, options.variant, options.clip)
     runtime = resolve(spec.precision, options.device, options.precision)
     tiles = TileOptions(options.tile, options.tile_overlap, options.batch_size)
     return Restorer(model, spec, runtime, tiles, compile=options.compile)

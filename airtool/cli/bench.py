@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from airtool.cli.common import Compile, Threads, fail
+from airtool.cli.common import Clip, Compile, Threads, fail
 
 HELP = """Time the inference path of one or more models on random weights.
 
@@ -45,6 +45,7 @@ def bench(
     repeats: Annotated[int, typer.Option("--repeats", help="Timed runs per configuration (median reported).")] = 3,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs first.")] = 1,
     variant: Annotated[Optional[str], typer.Option("--variant", help="Model size variant (default: the model's).")] = None,
+    clip: Clip = None,
     threads: Threads = None,
     compile: Compile = False,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per configuration on stdout.")] = False,
@@ -55,7 +56,7 @@ def bench(
     try:
         options = BenchOptions(
             models=_csv(model), sizes=_sizes(size), precisions=_csv(precision), device=device, batch_size=batch,
-            warmup=warmup, repeats=repeats, threads=threads, variant=variant, compile=compile,
+            warmup=warmup, repeats=repeats, threads=threads, variant=variant, compile=compile, clip=clip,
         )
         results = run_bench(options)
         if json_out:

@@ -17,6 +17,11 @@ JsonOut = Annotated[bool, typer.Option("--json", help="One JSON object per file 
 Quiet = Annotated[bool, typer.Option("--quiet", help="Only print failures.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="List the work without doing it.")]
 Threads = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch (default: torch's choice).")]
+Clip = Annotated[
+    Optional[str],
+    typer.Option("--clip", metavar="PATH", envvar="AIRTOOL_CLIP",
+                 help="se-symunet only: local CLIP ViT-L/14 (a Hugging Face folder, or OpenAI's ViT-L-14.pt)."),
+]
 Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the model (opt-in; pays on GPUs, see the README).")]
 Paths = Annotated[list[str], typer.Argument(help="Inputs (files, folders or -), then the output.", metavar="INPUT... OUTPUT")]
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from airtool.cli.common import fail
+from airtool.cli.common import Clip, fail
 
 HELP = """Score a model with PSNR/SSIM on paired images, exactly as the papers do.
 
@@ -40,6 +40,7 @@ def evaluate(
     data: Annotated[Optional[Path], typer.Option("--data", help="Folder with input/ + target/, or clean images with --task noise:SIGMA.")] = None,
     weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="Weights file (.safetensors or .pth).")] = None,
     variant: Annotated[Optional[str], typer.Option("--variant", help="Model size variant; default: from the weights.")] = None,
+    clip: Clip = None,
     task: Annotated[Optional[str], typer.Option("--task", help="noise:SIGMA, rain, haze, blur or lowlight.")] = None,
     protocol: Annotated[str, typer.Option("--protocol", help="promptir, moce, basicsr-y, symunet or ndr.")] = "promptir",
     crop_border: Annotated[Optional[int], typer.Option("--crop-border", help="Ignore N border pixels (default: the protocol's).")] = None,
@@ -61,7 +62,7 @@ def evaluate(
         fmt = "json" if json_out else "csv" if csv_out else "markdown" if markdown_out else "table"
         from airtool.engine.evaluate import EvalOptions, evaluate as run, run_suite
 
-        opts = EvalOptions(model=model, data=data, weights=weights, variant=variant, task=task, protocol=protocol,
+        opts = EvalOptions(model=model, data=data, weights=weights, variant=variant, clip=clip, task=task, protocol=protocol,
                            crop_border=crop_border, save_images=save_images, limit=limit, device=device, precision=precision,
                            suite=suite, data_root=data_root)
         with _progress() as on_image:

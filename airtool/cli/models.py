@@ -23,6 +23,7 @@ def models(
             "name": spec.name, "title": spec.title, "params": spec.params, "paper": spec.paper, "code": spec.code,
             "size_multiple": spec.size_multiple, "precision_cpu": list(spec.precision.allowed("cpu")),
             "precision_cuda": list(spec.precision.allowed("cuda")), "variants": sorted(spec.variants), "weights": files,
+            "needs_clip": spec.needs_clip,
         })
     if json_out:
         typer.echo(json.dumps(rows, indent=2))

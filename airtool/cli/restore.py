@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from airtool.cli.common import Compile, DryRun, Format, JsonOut, MaxPixels, Overwrite, Paths, Quality, Quiet, Recursive, Suffix, Threads, fail, parse_tile
+from airtool.cli.common import Clip, Compile, DryRun, Format, JsonOut, MaxPixels, Overwrite, Paths, Quality, Quiet, Recursive, Suffix, Threads, fail, parse_tile
 
 HELP = """Restore images: files, folders (-r mirrors the tree) or - for stdin/stdout.
 
@@ -28,6 +28,7 @@ def restore(
     model: Annotated[str, typer.Option("--model", "-m", help="Model name (see 'airtool models').")] = "symunet",
     weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="Weights file (.safetensors or .pth).")] = None,
     variant: Annotated[Optional[str], typer.Option("--variant", help="Model size variant; default: from the weights.")] = None,
+    clip: Clip = None,
     device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     precision: Annotated[str, typer.Option("--precision", "-p", help="auto, fp32, bf16 or fp16 (per-model policy).")] = "auto",
     tile: Annotated[str, typer.Option("--tile", "-t", help="Tile size in pixels; 0 = whole image; auto = by memory.")] = "auto",
@@ -58,7 +59,7 @@ def restore(
 
     try:
         options = RestoreOptions(
-            model=model, weights=weights, variant=variant, device=device, precision=precision, tile=parse_tile(tile),
+            model=model, weights=weights, variant=variant, clip=clip, device=device, precision=precision, tile=parse_tile(tile),
             tile_overlap=tile_overlap, batch_size=batch_size, overwrite=overwrite, suffix=suffix, format=fmt,
             quality=quality, recursive=recursive, dry_run=dry_run, max_pixels=max_pixels, threads=threads,
             compile=compile,

@@ -41,6 +41,10 @@ YAML file of defaults per command (same as \fB--config\fR).
 .B AIRTOOL_WEIGHTS
 Folder holding the weights and manifest.json (default: the weights installed with airtool).
 .TP
+.B AIRTOOL_CLIP
+Local CLIP ViT\-L/14 folder for \fB--model se-symunet\fR (same as \fB--clip\fR; for training,
+the config's model.clip).
+.TP
 .B AIRTOOL_DEBUG
 Print a traceback on internal errors.
 .TP

@@ -4,6 +4,7 @@ Usage (from the repo root, venv active):
 
     python -m airtool.devtools.measure_model anyir --size 256 --threads 2 --repeats 3
     python -m airtool.devtools.measure_model ndr-restore --size 256 --threads 2 --repeats 3
+    python -m airtool.devtools.measure_model se-symunet --clip CLIP_FOLDER --size 256 --no-timing
 
 Weights are random (fixed seed) unless ``--weights`` is given. The input is a centre crop of a
 real image (default: the first file of ../shared/data/CBSD68 in sorted order). MACs come from
@@ -70,12 +71,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-timing", action="store_true")
+    parser.add_argument("--clip", type=Path, help="CLIP folder for models that need one (se-symunet)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     spec = get_spec(args.model)
     model = spec.create(args.variant).eval()
+    if spec.needs_clip:
+        from airtool.models.clip_encoder import load_clip_encoder, resolve_clip_path
+
+        model.attach_clip(load_clip_encoder(resolve_clip_path(args.clip, spec.name)))
     if args.weights:
         from safetensors.torch import load_file
 

@@ -33,6 +33,7 @@ class BenchOptions:
     variant: str | None = None
     compile: bool = False
     seed: int = 0
+    clip: str | None = None  # se-symunet's CLIP encoder folder (default: $AIRTOOL_CLIP)
 
     def __post_init__(self) -> None:
         if not self.models or not self.sizes or not self.precisions:
@@ -163,6 +164,10 @@ def _bench_model(name: str, options: BenchOptions) -> Iterator[BenchResult]:
     torch.manual_seed(options.seed)
     variant = options.variant or spec.default_variant
     model = spec.create(variant).eval()
+    if spec.needs_clip:  # random weights, but the real encoder: its cost is part of the model's
+        from airtool.models.clip_encoder import load_clip_encoder, resolve_clip_path
+
+        model.attach_clip(load_clip_encoder(resolve_clip_path(options.clip, spec.name)))
     for precision in options.precisions:
         runtime = resolve(spec.precision, options.device, precision)
         restorer = Restorer(model, spec, runtime, TileOptions(tile=0), compile=options.compile)

@@ -107,6 +107,7 @@ class EvalOptions:
     data: Path | None = None
     weights: str | None = None
     variant: str | None = None
+    clip: str | None = None  # se-symunet's CLIP encoder folder (default: $AIRTOOL_CLIP)
     task: str | None = None
     protocol: str = "promptir"
     crop_border: int | None = None
@@ -317,14 +318,15 @@ class LoadedModel:
 
 
 def load_for_eval(
-    name: str, weights: str | None, variant: str | None, device: str = "auto", precision: str = "fp32"
+    name: str, weights: str | None, variant: str | None, device: str = "auto", precision: str = "fp32",
+    clip: str | None = None,
 ) -> LoadedModel:
     """Build a registered model with its weights (strict, safe loading) on ``device``."""
     from airtool.engine.device import resolve
     from airtool.engine.infer import Restorer, TileOptions
     from airtool.models.weights import load_model
 
-    module, spec = load_model(name, weights, variant)
+    module, spec = load_model(name, weights, variant, clip)
     runtime = resolve(spec.precision, device, precision)
     return LoadedModel(Restorer(module, spec, runtime, TileOptions(tile=0)), name)
 
@@ -378,7 +380,7 @@ def evaluate(opts: EvalOptions, on_image: OnImage | None = None, model: LoadedMo
         raise UsageError("evaluate() needs --data; use run_suite() for --suite")
     task = parse_task(opts.task)
     pairs = find_pairs(Path(opts.data), task)[: opts.limit]
-    model = model or load_for_eval(opts.model, opts.weights, opts.variant, opts.device, opts.precision)
+    model = model or load_for_eval(opts.model, opts.weights, opts.variant, opts.device, opts.precision, opts.clip)
     return evaluate_pairs(model, pairs, task=task, protocol=PROTOCOLS[opts.protocol], dataset=Path(opts.data).name,
                           crop_border=opts.crop_border, save_images=opts.save_images, on_image=on_image)
 
@@ -441,7 +443,7 @@ def run_suite(
     assert opts.suite is not None
     root = data_root(opts.data_root)
     protocol = PROTOCOLS[opts.protocol]
-    model = load_for_eval(opts.model, opts.weights, opts.variant, opts.device, opts.precision)
+    model = load_for_eval(opts.model, opts.weights, opts.variant, opts.device, opts.precision, opts.clip)
     rows = []
     for dataset, task_text in SUITES[opts.suite]:
         task = parse_task(task_text)

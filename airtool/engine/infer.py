@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,10 +84,14 @@ class Restorer:
 
     def _run_with_backoff(self, x: Tensor) -> Tensor:
         tile = self.tile_size(*x.shape[-2:])
+        context = self.image_context(x)
         while True:
             try:
                 self.last_tile = tile
-                return tiling.run_tiled(x, self.forward_batch, tile, self.tiles.overlap, self.tiles.batch_size)
+                if context is None:
+                    return tiling.run_tiled(x, self.forward_batch, tile, self.tiles.overlap, self.tiles.batch_size)
+                run = functools.partial(self._forward_tiles, context=context)
+                return tiling.run_tiled(x, run, tile, self.tiles.overlap, self.tiles.batch_size, with_windows=True)
             except (torch.OutOfMemoryError, MemoryError) as err:
                 tile = self._smaller_tile(tile, x.shape[-2:], err)
 
@@ -101,21 +107,44 @@ class Restorer:
             ) from err
         return smaller
 
-    def forward_batch(self, batch: Tensor) -> Tensor:
-        """Host (B, 3, h, w) batch -> host float32 batch, retried in fp32 when reduced precision gives NaN/Inf."""
+    def image_context(self, image: Tensor) -> Tensor | None:
+        """The model's per-picture context (SE-SymUNet: CLIP on the whole picture), computed once and
+        passed to every tile; None for models without one (nothing is computed or copied for them)."""
+        hook = getattr(self.model, "image_context", None)
+        if hook is None:
+            return None
+        inp = image.to(self.runtime.device)
+        context = self._infer(inp, self.runtime.precision, hook)
+        if self.runtime.precision != "fp32" and not torch.isfinite(context).all():
+            self.fp32_retries += 1
+            context = self._infer(inp, "fp32", hook)
+        return context
+
+    def _forward_tiles(self, batch: Tensor, windows: list[tiling.Window], context: Tensor) -> Tensor:
+        return self.forward_batch(batch, context, origins=[(top, left) for top, left, _, _ in windows])
+
+    def forward_batch(
+        self, batch: Tensor, context: Tensor | None = None, origins: list[tuple[int, int]] | None = None
+    ) -> Tensor:
+        """Host (B, 3, h, w) batch -> host float32 batch, retried in fp32 when reduced precision gives NaN/Inf.
+
+        ``context`` (from ``image_context``) is the whole picture's, shared by every tile of the batch;
+        ``origins`` are the tiles' (top, left) pixels in the picture.
+        """
         device = self.runtime.device
         if device.type == "cuda":
             batch = batch.pin_memory()  # page-locked, so the copy below is a real asynchronous DMA
         inp = batch.to(device, non_blocking=True)
         if device.type == "cpu":
             inp = inp.contiguous(memory_format=torch.channels_last)
-        out = self._infer(inp, self.runtime.precision)
+        run = self.network if context is None else functools.partial(self.network, context=context, origins=origins)
+        out = self._infer(inp, self.runtime.precision, run)
         if self.runtime.precision != "fp32" and not torch.isfinite(out).all():
             self.fp32_retries += 1
-            out = self._infer(inp, "fp32")
+            out = self._infer(inp, "fp32", run)
         return out.float().cpu()
 
-    def _infer(self, inp: Tensor, precision: str) -> Tensor:
+    def _infer(self, inp: Tensor, precision: str, run: Callable[[Tensor], Tensor]) -> Tensor:
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
         autocast = (
             torch.autocast(device_type=self.runtime.device.type, dtype=dtype)
@@ -123,7 +152,7 @@ class Restorer:
             else contextlib.nullcontext()
         )
         with autocast:
-            return self.network(inp).float()
+            return run(inp).float()
 
 
 def compile_model(model: nn.Module, runtime: Runtime) -> nn.Module:
@@ -142,9 +171,9 @@ class _ReportCompileErrors(nn.Module):
         super().__init__()
         self.compiled = compiled
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, **kwargs: Tensor) -> Tensor:
         try:
-            return self.compiled(x)
+            return self.compiled(x, **kwargs)
         except Exception as err:  # inductor raises many types (BackendCompilerFailed, CppCompileError...)
             if "torch._dynamo" not in type(err).__module__ and "inductor" not in type(err).__module__:
                 raise

@@ -52,6 +52,7 @@ EventSink = Callable[[Event], None]
 class ModelConfig:
     name: str
     variant: str | None = None  # None: the model's default variant
+    clip: str | None = None  # se-symunet: local CLIP ViT-L/14 folder (default: $AIRTOOL_CLIP)
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,26 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError(f"train.precision: fp16 needs a CUDA device, not {device.type}; use bf16 or fp32")
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+CLIP_HOW = "set model.clip: PATH in the config or --set model.clip=PATH"
+
+
+def _clip_path(cfg: ModelConfig) -> Path | None:
+    """Where a model that reads CLIP features gets its encoder; fails in one line when nowhere."""
+    if not get_spec(cfg.name).needs_clip:
+        return None
+    from airtool.models.clip_encoder import resolve_clip_path
+
+    return resolve_clip_path(cfg.clip, cfg.name, CLIP_HOW)
+
+
+def _attach_clip(model: nn.Module, cfg: ModelConfig) -> None:
+    path = _clip_path(cfg)
+    if path is not None:
+        from airtool.models.clip_encoder import load_clip_encoder
+
+        model.attach_clip(load_clip_encoder(path))
 
 
 def requested_precision(loop: LoopConfig) -> str:
@@ -481,7 +502,9 @@ class Trainer:
         self.channels_last = use_channels_last(cfg.train, self.device)
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         seed_everything(cfg.seed)  # identical initial weights on every rank
-        self.model = spec.create(cfg.model.variant).to(self.device).train()
+        self.model = spec.create(cfg.model.variant)
+        _attach_clip(self.model, cfg.model)  # frozen, outside parameters(): not in the optimiser or EMA
+        self.model = self.model.to(self.device).train()
         self.model.to(memory_format=self.memory_format)
         self.optimizer = build_optimizer(cfg.train.optim, self.model.parameters(), self.device)
         self.scheduler = build_scheduler(cfg.train.schedule, self.optimizer, cfg.train.steps)
@@ -505,9 +528,13 @@ class Trainer:
             "format": 1, "step": self.step, "model": self.model.state_dict(), "ema": self.ema.state,
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler else None, "rng": rng_state(),
-            "wall_time_s": self.wall, "hardware": self.hardware, "val": self.last_val,
+            "wall_time_s": self.wall, "hardware": self.hardware, "val": self.last_val, "clip": self._clip_info(),
             "planned_steps": self.planned_steps,
         }
+
+    def _clip_info(self) -> str | None:
+        clip = getattr(self.model, "clip", None)
+        return clip.describe() if clip is not None else None
 
     def restore(self, ckpt: dict[str, Any]) -> None:
         self.model.load_state_dict(ckpt["model"])
@@ -619,7 +646,8 @@ class Trainer:
             rank=self.dist.rank, world=self.dist.world, pin_memory=self.device.type == "cuda",
         )
         samples = build_val_samples(cfg.data, cfg.val, cfg.seed) if self.dist.main and cfg.val.every else []
-        eval_model = copy.deepcopy(self.model) if samples else None
+        shared = {id(m): m for m in self.model.frozen_modules()}  # e.g. SE-SymUNet's CLIP: one copy, not two
+        eval_model = copy.deepcopy(self.model, shared) if samples else None
         self.emit({"event": "start", "step": self.step, "steps": loop.steps, "hardware": self.hardware,
                    "precision": self.precision, "channels_last": self.channels_last, "compile": loop.compile,
                    "optimizer_impl": next(iter(optimizer_impl(loop.optim, self.device))),
@@ -676,6 +704,7 @@ def train(
     from airtool.io.atomic import remove_stale_temps
 
     run = Path(run) if run is not None else Path(cfg.output_dir) / cfg.name
+    _clip_path(cfg.model)  # before the run folder is made: a missing CLIP path is one line
     dist = init_distributed()
     if dist.main:
         _prepare_run(cfg, run, resume, command)
@@ -727,6 +756,8 @@ def export_run(
     model_cfg = to_dict(spec.config(variant))
     meta = {"airtool_setting": cfg.setting, "airtool_steps": str(ckpt["step"]),
             "airtool_train_config": json.dumps(to_dict(cfg), sort_keys=True), "airtool_ema": str(use_ema).lower()}
+    if ckpt.get("clip"):
+        meta["airtool_clip"] = ckpt["clip"]  # the frozen encoder it was trained with (not in the file)
     out = Path(out)
     sha = save_weights(model.inference_modules(), out, model=cfg.model.name, variant=variant,
                        config=model_cfg, metadata=meta, dtype=dtype)

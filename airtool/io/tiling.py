@@ -61,21 +61,22 @@ def batches(windows: list[Window], size: int) -> Iterator[list[Window]]:
 
 
 def run_tiled(
-    image: Tensor, fn: Callable[[Tensor], Tensor], tile: int, overlap: int, batch_size: int = 1
+    image: Tensor, fn: Callable[..., Tensor], tile: int, overlap: int, batch_size: int = 1, with_windows: bool = False
 ) -> Tensor:
     """Apply ``fn`` ((B, C, h, w) -> same shape) to ``image`` (1, C, H, W) window by window.
 
     ``fn`` receives host tensors and must return host float tensors; the result is the
-    weighted average of the overlapping window outputs.
+    weighted average of the overlapping window outputs. With ``with_windows`` it is called as
+    ``fn(crops, windows)``, so it knows where each crop lies in the image.
     """
     _, c, height, width = image.shape
     if tile <= 0 or (tile >= height and tile >= width):
-        return fn(image)
+        return fn(image, [(0, 0, height, width)]) if with_windows else fn(image)
     out = torch.zeros((1, c, height, width), dtype=torch.float32)
     norm = torch.zeros((height, width), dtype=torch.float32)
     for group in batches(grid(height, width, tile, overlap), batch_size):
         crops = torch.cat([image[..., t : t + h, l : l + w] for t, l, h, w in group])
-        results = fn(crops)
+        results = fn(crops, group) if with_windows else fn(crops)
         for (t, l, h, w), result in zip(group, results):
             weight = window_weight((t, l, h, w), height, width, overlap)
             out[0, :, t : t + h, l : l + w] += result.float() * weight

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 MODEL_MODULES: dict[str, str] = {
     "symunet": "airtool.models.symunet",
     "symunet-s": "airtool.models.symunet:SMALL_SPEC",
+    "se-symunet": "airtool.models.se_symunet",
     "daair": "airtool.models.daair",
     "anyir": "airtool.models.anyir",
     "ndr-restore": "airtool.models.ndr_restore",

@@ -1,12 +1,16 @@
 """The one interface every restoration network has.
 
-Inference only ever calls ``forward(x)``. Training calls ``forward_train`` and, after each
+Inference calls ``forward(x)``, or ``forward(x, context=...)`` when the model's
+``image_context`` returns one: a per-picture input (SE-SymUNet's CLIP tokens) computed once on the
+whole picture and shared by all of its tiles. Training calls ``forward_train`` and, after each
 optimiser step, ``after_step``; models with training-only parts (DaAIR's router loss and EMA
 controller, NDR-Restore's degradation branch) override these, so ``airtool train`` needs no
 per-model special case.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -27,6 +31,20 @@ class RestorationNet(nn.Module):
     @torch.no_grad()
     def after_step(self, step: int) -> None:
         """Hook run after each optimiser step (EMA-updated parts live here)."""
+
+    #: Optional method ``image_context(image) -> Tensor``: what every tile of a picture (1, 3, H, W)
+    #: needs from the whole picture. ``None`` (the default): the model needs nothing, and the
+    #: inference engine does no extra work for it.
+    image_context: Callable[[Tensor], Tensor] | None = None
+
+    def split_state_dict(self, state: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """(tensors this network loads, tensors of parts loaded from elsewhere) from a checkpoint."""
+        return state, {}
+
+    def frozen_modules(self) -> list[nn.Module]:
+        """Never-trained parts held outside ``parameters()`` (SE-SymUNet's CLIP); a copy of the model
+        made for evaluation may share them (``copy.deepcopy(model, {id(m): m ...})``)."""
+        return []
 
     def inference_modules(self) -> nn.Module:
         """The part that runs at inference (training-only helpers excluded)."""

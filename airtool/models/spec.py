@@ -44,6 +44,8 @@ class ModelSpec:
     ``variants`` maps a variant name ("paper", "tiny", ...) to a config dataclass instance;
     "paper" is the faithful configuration whose parameter count is ``params``.
     ``weights`` maps a setting name ("aio3", ...) to a file name under ``weights/``.
+    ``needs_clip``: the model reads semantics from a frozen CLIP image encoder given by a local
+    path (``--clip``), attached after it is built (``attach_clip``; see ``models.clip_encoder``).
     """
 
     name: str
@@ -62,6 +64,7 @@ class ModelSpec:
     notes: str = ""
     family: str | None = None  # the architecture's registry name when this entry is a resized copy
     default_variant: str = "paper"
+    needs_clip: bool = False
 
     def config(self, variant: str | None = None) -> Any:
         variant = variant or self.default_variant

@@ -162,18 +162,44 @@ def variant_from_metadata(spec: ModelSpec, meta: dict[str, str], variant: str | 
     return variant or stored or spec.default_variant
 
 
-def load_model(name: str, weights: str | Path | None = None, variant: str | None = None) -> tuple[nn.Module, ModelSpec]:
-    """Build a registered model and load its weights safely and strictly; returns it in eval mode."""
+def load_model(
+    name: str, weights: str | Path | None = None, variant: str | None = None, clip: str | Path | None = None
+) -> tuple[nn.Module, ModelSpec]:
+    """Build a registered model and load its weights safely and strictly; returns it in eval mode.
+
+    Models with ``spec.needs_clip`` also get their frozen CLIP encoder from ``clip`` (or
+    ``$AIRTOOL_CLIP``); without one they fail here, before any weights or images are read.
+    """
     spec = get_spec(name)
+    clip_path = _clip_path(spec, clip)
     path = resolve_weights(spec, weights)
+    foreign: dict[str, torch.Tensor] = {}
     if path is None:
-        return spec.create(variant).eval(), spec
-    verify_against_manifest(path)
-    state, meta = read_state_dict(path)
-    variant = variant_from_metadata(spec, meta, variant)
-    module = spec.create(variant)
-    load_state_strict(module.inference_modules(), state, str(path))
+        module = spec.create(variant)
+    else:
+        verify_against_manifest(path)
+        state, meta = read_state_dict(path)
+        module = spec.create(variant_from_metadata(spec, meta, variant))
+        state, foreign = _split(module, state)
+        load_state_strict(module.inference_modules(), state, str(path))
+    if clip_path is not None:
+        from airtool.models.clip_encoder import load_clip_encoder
+
+        module.attach_clip(load_clip_encoder(clip_path), saved=foreign)
     return module.eval(), spec
+
+
+def _clip_path(spec: ModelSpec, clip: str | Path | None) -> Path | None:
+    if not spec.needs_clip:
+        return None
+    from airtool.models.clip_encoder import resolve_clip_path
+
+    return resolve_clip_path(clip, spec.name)
+
+
+def _split(module: nn.Module, state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    split = getattr(module, "split_state_dict", None)
+    return split(state) if split is not None else (state, {})
 
 
 def save_weights(

@@ -212,3 +212,41 @@ def test_bf16_autocast_step_on_cpu(data, tmp_path: Path):
     cfg = replace(cfg, val=replace(cfg.val, every=0))
     result = T.train(cfg)
     assert result.step == 1 and np.isfinite(result.loss)
+
+
+def test_se_symunet_trains_with_its_frozen_clip_and_exports_without_it(data, tmp_path, tiny_clip_dir):
+    from safetensors import safe_open
+
+    from airtool.models import get_spec
+    from airtool.models.weights import load_model
+
+    cfg = tiny_config(data, tmp_path, steps=2)
+    cfg = replace(cfg, model=T.ModelConfig("se-symunet", "tiny", str(tiny_clip_dir)))
+    result = T.train(cfg)
+    assert result.step == 2 and result.val is not None  # validation ran on the shared-encoder copy
+    ckpt = T.load_checkpoint(result.checkpoint)
+    network = get_spec("se-symunet").create("tiny")
+    assert set(ckpt["model"]) == set(ckpt["ema"]) == set(network.state_dict())  # no CLIP tensors
+    assert len(ckpt["optimizer"]["param_groups"][0]["params"]) == len(list(network.parameters()))
+    assert ckpt["clip"].startswith("CLIP vision 2x32")
+    exported = T.export_run(result.run, tmp_path / "se.safetensors", manifest=False)
+    with safe_open(str(exported.path), framework="pt") as fh:
+        assert set(fh.keys()) == set(network.state_dict()) and "CLIP vision" in fh.metadata()["airtool_clip"]
+    model, _ = load_model("se-symunet", exported.path, clip=tiny_clip_dir)
+    assert model(torch.rand(1, 3, 20, 30)).shape == (1, 3, 20, 30)
+
+
+def test_se_symunet_without_a_clip_fails_before_the_run_folder_is_made(data, tmp_path, monkeypatch):
+    from airtool.errors import UsageError
+
+    monkeypatch.delenv("AIRTOOL_CLIP", raising=False)
+    cfg = replace(tiny_config(data, tmp_path), model=T.ModelConfig("se-symunet", "tiny"))
+    with pytest.raises(UsageError, match=r"model\.clip"):
+        T.train(cfg)
+    assert not (tmp_path / "tiny").exists()
+
+
+def test_se_symunet_preset_is_the_symunet_recipe():
+    se, sym = T.load_train_config("se-symunet-aio3"), T.load_train_config("symunet-aio3")
+    assert se.model == T.ModelConfig("se-symunet", "paper", None)
+    assert (se.train, se.data, se.val, se.seed) == (sym.train, sym.data, sym.val, sym.seed)
