@@ -10,9 +10,10 @@
 # and stops first, in one line, if one of those is missing.
 #
 # Before the call, on the CPU machine (the tree, the pack and all carried paths travel, 64 MiB):
-#   python -m airtool.devtools.pack_train_data --out .data/train-pack --budget-mb 40
-#   (git-ignored; if the shipped weights make the tree too large, move weights/*.safetensors out of
-#   the work tree for the call: the GPU run does not read them.)
+#   python -m airtool.devtools.pack_train_data --out .data/train-pack --budget-mb 58   (git-ignored)
+#   mkdir -p /tmp/weights-aside && mv weights/*.safetensors /tmp/weights-aside/
+#   (the shipped weights, about 57 MB with symunet's, would not leave room for the data; the GPU
+#   run does not read them; move them back after the call: mv /tmp/weights-aside/* weights/)
 # Then: run(command="bash airtool/devtools/gpu_train.sh symunet", carry=[".data/train-pack"], timeout_s=600)
 #
 # Under $OUT (or runs/gpu-out without one) it leaves: MODEL-aio3.safetensors (bf16, EMA weights

@@ -61,7 +61,8 @@ def pack(root: Path, out: Path, folders: list[str], budget: int) -> dict:
         source = root / rel
         if not source.is_dir():
             raise SystemExit(f"pack_train_data: {source}: folder not found")
-        encoded = [[(src, *lossless_bytes(src)) for src in unit] for unit in units(source)]
+        todo = units(source)
+        encoded = ([(src, *lossless_bytes(src)) for src in unit] for unit in todo)  # lazily: stop at the budget
         kept = 0
         for unit in encoded:
             size = sum(len(data) for _, data, _ in unit)
@@ -72,9 +73,9 @@ def pack(root: Path, out: Path, folders: list[str], budget: int) -> dict:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 dest.write_bytes(data)
             used, kept = used + size, kept + 1
-        record["folders"].append({"path": rel, "units": kept, "of": len(encoded)})
-        if kept < len(encoded):
-            record["left_out"] = [f"{rel}: {len(encoded) - kept} of {len(encoded)}"] + [
+        record["folders"].append({"path": rel, "units": kept, "of": len(todo)})
+        if kept < len(todo):
+            record["left_out"] = [f"{rel}: {len(todo) - kept} of {len(todo)}"] + [
                 f"{f}: all" for f in folders[folders.index(rel) + 1:]]
             break
     record["bytes"] = used
