@@ -303,12 +303,7 @@ class SESymUNet(SymUNet):
             z = z.expand(inp.shape[0], -1, -1)  # one picture's context shared by a batch of its tiles
         h, w = inp.shape[-2:]
         padded = pad_to_multiple(inp, self.size_multiple)
-        x = self.intro(padded)
-        skips = []
-        for encoder, down in zip(self.encoders, self.downs):
-            x = encoder(x)
-            skips.append(x)
-            x = down(x)
+        x, skips = self.encode(padded)
         x = self.middle_guide_attention(x, z, origins)
         x = self.middle_blks(x)
         z = self.middle_refine_attention(z, x, origins)

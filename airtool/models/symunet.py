@@ -57,15 +57,20 @@ class SymUNet(RestorationNet):
         # The authors pad to 2^levels * 4 (= 32 for 3 levels).
         self.size_multiple = (2**levels) * 4
 
-    def forward(self, inp: Tensor) -> Tensor:
-        h, w = inp.shape[-2:]
-        padded = pad_to_multiple(inp, self.size_multiple)
+    def encode(self, padded: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """The encoder half: the deepest features (before the middle blocks) and each level's skip."""
         x = self.intro(padded)
         skips = []
         for encoder, down in zip(self.encoders, self.downs):
             x = encoder(x)
             skips.append(x)
             x = down(x)
+        return x, skips
+
+    def forward(self, inp: Tensor) -> Tensor:
+        h, w = inp.shape[-2:]
+        padded = pad_to_multiple(inp, self.size_multiple)
+        x, skips = self.encode(padded)
         x = self.middle_blks(x)
         for decoder, up, skip in zip(self.decoders, self.ups, reversed(skips)):
             x = decoder(up(x) + skip)  # additive skip fusion, no concat
