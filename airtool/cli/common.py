@@ -18,6 +18,11 @@ Quiet = Annotated[bool, typer.Option("--quiet", help="Only print failures.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="List the work without doing it.")]
 Threads = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch (default: torch's choice).")]
 Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the model (opt-in; pays on GPUs, see the README).")]
+# Options for video inputs (the output follows the input unless these are given).
+Codec = Annotated[Optional[str], typer.Option("--codec", help="Video: ffmpeg encoder or codec, e.g. libx264, hevc, vp9 (default: the input's).")]
+Crf = Annotated[Optional[int], typer.Option("--crf", help="Video: constant quality, 0-63 (default: the input's bit rate).")]
+PixFmt = Annotated[Optional[str], typer.Option("--pix-fmt", help="Video: pixel format, e.g. yuv420p (default: the input's).")]
+Segment = Annotated[float, typer.Option("--segment", help="Video: seconds per resumable segment, kept until the final mux.")]
 Paths = Annotated[list[str], typer.Argument(help="Inputs (files, folders or -), then the output.", metavar="INPUT... OUTPUT")]
 
 
