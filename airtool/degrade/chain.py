@@ -252,6 +252,7 @@ class Chain:
         record["video"] = {
             "frames": frames,
             "per_frame": per_frame,
+            # The params above are the clip's; these ops get a new seed on every frame (all params with per_frame).
             "fresh_each_frame": "all params" if per_frame else fresh,
             "frame_params": "airtool.degrade.chain.Chain.frame_params(clip params, seed, relpath, frame index"
                             + (", per_frame=True)" if per_frame else ")"),
