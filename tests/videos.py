@@ -43,9 +43,10 @@ def make_video(ffmpeg: str, path: Path, seconds: float = 2.0, fps: str = "24", s
 
 
 def packets(ffmpeg: str, path: Path, stream: str) -> list[tuple[Fraction, str]]:
-    """(presentation time in seconds, checksum) of every packet of one stream, by stream copy."""
-    proc = subprocess.run([ffmpeg, "-v", "error", "-i", str(path), "-map", f"0:{stream}", "-c", "copy", "-f", "framemd5",
-                           "-"], check=True, capture_output=True, text=True)
+    """(presentation time in seconds, checksum) of every packet of one stream, by stream copy. The
+    times are the file's own (``-copyts``), so a stream shifted against the others shows."""
+    proc = subprocess.run([ffmpeg, "-v", "error", "-copyts", "-i", str(path), "-map", f"0:{stream}", "-c", "copy",
+                           "-f", "framemd5", "-"], check=True, capture_output=True, text=True)
     tb, out = Fraction(1), []
     for line in proc.stdout.splitlines():
         if line.startswith("#tb 0:"):

@@ -11,6 +11,11 @@
 - ``mux`` joins the segments (concat demuxer, stream copy) and copies the source's audio,
   subtitle and attachment streams, metadata and chapters beside them, unchanged (``-c copy``).
 
+Timestamps stay the file's own on both sides (``-copyts``): without it ffmpeg starts each input at
+zero from its *used* streams, so a video whose audio starts before its first frame (MPEG-TS,
+cameras) would come out with the audio shifted. The mux then moves every stream by the source's
+start time, as a plain ``ffmpeg -c copy`` remux does, keeping their offsets to each other.
+
 Every process logs with ``-v level+...``, so errors are told from information by their prefix;
 an error while decoding means a damaged or truncated input and raises ``InputError``.
 """
@@ -59,7 +64,7 @@ class FrameReader:
         self._log: list[str] = []
         pix_fmt = "rgb24" if info.bit_depth == 8 else "rgb48le"
         filters = (f"trim=start_frame={start_frame}," if start_frame else "") + "showinfo=checksum=0"
-        cmd = [ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-v", "level+info", "-noautorotate",
+        cmd = [ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-v", "level+info", "-noautorotate", "-copyts",
                "-i", str(info.path), "-map", f"0:{info.index}", "-vf", filters, "-fps_mode", "passthrough",
                "-f", "rawvideo", "-pix_fmt", pix_fmt, "pipe:1"]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -229,10 +234,11 @@ def mux(ffmpeg: str, segments: list[Segment], info: VideoInfo, time_base: Fracti
         others += ["-map", "1:t?"]
     container = ["-video_track_timescale", str(time_base.denominator)] if muxer in ("mp4", "mov") and time_base.numerator == 1 else []
     tags = [arg for key, value in info.tags for arg in ("-metadata:s:v:0", f"{key}={value}")]
-    cmd = [ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-v", "level+error", "-y",
+    start = ["-output_ts_offset", f"{-info.start:.6f}"] if info.start else []
+    cmd = [ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-v", "level+error", "-y", "-copyts",
            *video_in, "-f", "concat", "-safe", "0", "-i", str(listing), "-i", str(info.path),
            "-map", "0:v:0", *others, "-c", "copy", "-map_metadata", "1", *tags,
-           "-map_chapters", "1", *container, "-f", muxer, str(dst)]
+           "-map_chapters", "1", *container, *start, "-f", muxer, str(dst)]
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False)
     if proc.returncode != 0:
         errors = error_lines(proc.stderr.decode("utf-8", "replace"))

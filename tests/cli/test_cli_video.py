@@ -126,7 +126,7 @@ def test_mixed_batch_images_videos_and_bad_videos_one_line_each_exit_3(ffmpeg, t
     _png(src / "a.png")
     _png(src / "sub" / "b.png", seed=1)
     make_video(ffmpeg, src / "clip.mp4")
-    make_video(ffmpeg, src / "sub" / "dashcam.dat", extra=("-f", "mp4"))  # a video under another name
+    make_video(ffmpeg, src / "sub" / "dashcam.dat", extra=("-f", "mpegts"))  # MPEG-TS under another name
     whole = make_video(ffmpeg, tmp_path / "whole.mkv").read_bytes()
     (src / "cut.mkv").write_bytes(whole[: len(whole) // 2])
     subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(src / "voice.mp4")], check=True)
@@ -142,7 +142,9 @@ def test_mixed_batch_images_videos_and_bad_videos_one_line_each_exit_3(ffmpeg, t
                        "fake.webm": "not a video (no MP4, MOV, Matroska/WebM, AVI or MPEG-TS content)"}
     for rel in ("a.png", "sub/b.png", "clip.mp4", "sub/dashcam.dat"):
         assert (out / rel).is_file(), rel
-    assert len(frame_times(ffmpeg, out / "sub" / "dashcam.dat")) == 48
+    dashcam = src / "sub" / "dashcam.dat"
+    assert frame_times(ffmpeg, out / "sub" / "dashcam.dat") == frame_times(ffmpeg, dashcam)  # 48, from 1.4 s on
+    assert packets(ffmpeg, out / "sub" / "dashcam.dat", "a:0") == packets(ffmpeg, dashcam, "a:0")  # the audio starts first
     assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["a.png", "b.png", "clip.mp4", "dashcam.dat"]
 
 
