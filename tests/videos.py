@@ -17,9 +17,9 @@ import numpy as np
 
 def make_video(ffmpeg: str, path: Path, seconds: float = 2.0, fps: str = "24", size: str = "64x48",
                audio: bool = True, codec: str = "libx264", pix_fmt: str = "yuv420p", vfr: bool = False,
-               rotation: float = 0.0, still: bool = False, extra: tuple[str, ...] = ()) -> Path:
+               rotation: float = 0.0, still: bool = False, vf: str | None = None, extra: tuple[str, ...] = ()) -> Path:
     """A test-pattern clip (``testsrc2``, or one frozen frame with ``still``) with a 440 Hz sine
-    audio track. ``vfr`` drops every fourth frame (so the timestamps are uneven)."""
+    audio track. ``vfr`` drops every fourth frame (so the timestamps are uneven); ``vf`` adds a filter."""
     source = f"testsrc2=size={size}:rate={fps}:duration={seconds}"
     cmd = [ffmpeg, "-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i", source]
     if audio:
@@ -27,6 +27,8 @@ def make_video(ffmpeg: str, path: Path, seconds: float = 2.0, fps: str = "24", s
     filters = ["select='not(eq(mod(n\\,4)\\,3))'"] if vfr else []
     if still:
         filters.append(f"trim=end_frame=1,loop=loop=-1:size=1,setpts=N/FRAME_RATE/TB,trim=duration={seconds}")
+    if vf:
+        filters.append(vf)
     if filters:
         cmd += ["-vf", ",".join(filters)]
     cmd += ["-fps_mode", "vfr" if vfr else "passthrough", "-c:v", codec, "-pix_fmt", pix_fmt]

@@ -13,8 +13,9 @@
 
 Timestamps stay the file's own on both sides (``-copyts``): without it ffmpeg starts each input at
 zero from its *used* streams, so a video whose audio starts before its first frame (MPEG-TS,
-cameras) would come out with the audio shifted. The mux then moves every stream by the source's
-start time, as a plain ``ffmpeg -c copy`` remux does, keeping their offsets to each other.
+cameras) would come out with the audio shifted. A source that starts late (an MPEG-TS clock at
+1.4 s) has every stream moved back by that start, as a plain ``ffmpeg -c copy`` remux does, keeping
+their offsets to each other.
 
 Every process logs with ``-v level+...``, so errors are told from information by their prefix;
 an error while decoding means a damaged or truncated input and raises ``InputError``.
@@ -234,7 +235,8 @@ def mux(ffmpeg: str, segments: list[Segment], info: VideoInfo, time_base: Fracti
         others += ["-map", "1:t?"]
     container = ["-video_track_timescale", str(time_base.denominator)] if muxer in ("mp4", "mov") and time_base.numerator == 1 else []
     tags = [arg for key, value in info.tags for arg in ("-metadata:s:v:0", f"{key}={value}")]
-    start = ["-output_ts_offset", f"{-info.start:.6f}"] if info.start else []
+    # A late start (MPEG-TS clocks) moves to zero as in a plain remux; an early one (audio priming) stays.
+    start = ["-output_ts_offset", f"{-info.start:.6f}"] if info.start > 0 else []
     cmd = [ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-v", "level+error", "-y", "-copyts",
            *video_in, "-f", "concat", "-safe", "0", "-i", str(listing), "-i", str(info.path),
            "-map", "0:v:0", *others, "-c", "copy", "-map_metadata", "1", *tags,

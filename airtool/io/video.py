@@ -150,6 +150,8 @@ def probe(path: Path, label: str, max_pixels: int | None = None) -> VideoInfo:
     cmd = [ffmpeg_exe(label), "-hide_banner", "-nostdin", "-nostats", "-v", "level+info", "-i", str(path),
            "-map", "0:v?", "-map", "0:a?", "-map", "0:s?", "-c", "copy", "-f", "null", "-"]
     proc = subprocess.run(cmd, capture_output=True, timeout=None, check=False)
+    if proc.returncode < 0:
+        raise InputError(label, f"ffmpeg crashed reading it (signal {-proc.returncode})")
     text = proc.stderr.decode("utf-8", "replace")
     info = parse_header(text, path, family)
     errors = error_lines(text)

@@ -104,8 +104,9 @@ def test_every_audio_subtitle_and_attachment_stream_is_copied_unchanged(ffmpeg, 
 def test_identity_through_a_lossless_encode_gives_back_the_same_pixels_and_colour_tags(ffmpeg, tmp_path):
     """BT.709 4:4:4 at CRF 0: any mismatch in the RGB <-> YUV matrix or range would show (a BT.601
     matrix moves these colours by up to 22 levels)."""
-    clip = make_video(ffmpeg, tmp_path / "c.mp4", audio=False, pix_fmt="yuv444p", extra=(
-        "-crf", "0", "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"))
+    clip = make_video(ffmpeg, tmp_path / "c.mp4", audio=False, pix_fmt="yuv444p",
+                      vf="scale=out_color_matrix=bt709:out_range=tv,format=yuv444p",  # BT.709 content, not just tags
+                      extra=("-crf", "0", "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"))
     result = _restore(str(clip), str(tmp_path / "out"), "--crf", "0")
     assert result.exit_code == 0, result.output
     out = tmp_path / "out" / "c.mp4"
