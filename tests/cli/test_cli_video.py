@@ -171,6 +171,7 @@ def test_usage_errors_for_videos(ffmpeg, tmp_path):
     assert dry.exit_code == 0 and _records(dry)[0]["status"] == "planned" and not (tmp_path / "o").exists()
 
 
+@pytest.mark.skipif(os.name != "posix", reason="the lock is POSIX flock")
 def test_a_second_run_on_a_video_in_progress_is_refused_in_one_line(ffmpeg, tmp_path):
     clip = make_video(ffmpeg, tmp_path / "clip.mp4", seconds=0.5)
     with _locked(parts_dir(tmp_path / "out" / "clip.mp4"), "held by the test"):
@@ -210,7 +211,8 @@ def _wait_for_segments(proc: subprocess.Popen, parts: Path, count: int) -> None:
         time.sleep(0.005)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+@pytest.mark.parametrize("sig", [getattr(signal, "SIGKILL", 9), signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_killed_mid_video_leaves_no_output_and_the_rerun_resumes(ffmpeg, long_clip, tmp_path, sig):
     clip, clean = long_clip
     out = tmp_path / "out"
@@ -236,6 +238,7 @@ def test_killed_mid_video_leaves_no_output_and_the_rerun_resumes(ffmpeg, long_cl
 # --------------------------------------------------------------------------- memory
 
 
+@pytest.mark.skipif(not hasattr(os, "wait4"), reason="needs os.fork and os.wait4 (POSIX)")
 def test_peak_memory_of_a_30_s_clip_is_within_10_percent_of_a_3_s_clip(ffmpeg, tmp_path):
     from airtool.devtools.bench_memory import peak_child
 

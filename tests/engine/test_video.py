@@ -66,3 +66,17 @@ def test_kept_segments_are_not_reused_with_other_settings_or_with_overwrite(clip
     fresh = _Interrupt(None)
     assert run_video(_task(clip, tmp_path / "o2" / "clip.mp4", fresh, fresh=True)).resumed_from == 0
     assert fresh.seen == list(range(72))
+
+
+def test_interrupted_during_the_final_mux_the_rerun_only_muxes(clip, tmp_path):
+    dst = tmp_path / "out" / "clip.mp4"
+
+    def stop_before_the_rename(frames):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_video(_task(clip, dst, _Interrupt(None), before_publish=stop_before_the_rename))
+    assert not dst.exists() and not [p for p in dst.parent.iterdir() if TMP_MARK in p.name]
+    again = _Interrupt(None)
+    done = run_video(_task(clip, dst, again))
+    assert again.seen == [] and (done.frames, done.resumed_from) == (72, 72) and dst.is_file()
