@@ -26,7 +26,10 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def ffmpeg() -> str:
     """The bundled ffmpeg binary; the test is skipped without the video extra."""
-    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg", reason="video tests need the video extra: pip install 'airtool[video]'")
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        pytest.skip("video tests need the video extra: pip install 'airtool[video]'")
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
