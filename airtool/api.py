@@ -16,7 +16,7 @@ import numpy as np
 
 from airtool.errors import UsageError
 from airtool.io.image import DEFAULT_MAX_PIXELS, Picture, encode_image, read_image
-from airtool.io.paths import Job, Plan, plan
+from airtool.io.paths import VIDEO, Job, Plan, plan
 from airtool.report import NullReporter, Reporter, RunReport
 
 
@@ -31,10 +31,19 @@ class BatchOptions:
     recursive: bool = False
     dry_run: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
+    # Videos (see airtool.engine.video): encoder, constant quality, pixel format, segment length.
+    codec: str | None = None
+    crf: int | None = None
+    pix_fmt: str | None = None
+    segment: float = 10.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.quality <= 100:
             raise UsageError("--quality must be between 1 and 100")
+        if self.crf is not None and not 0 <= self.crf <= 63:
+            raise UsageError("--crf must be between 0 and 63")
+        if not self.segment > 0:
+            raise UsageError("--segment must be a positive number of seconds")
 
 
 @dataclass(frozen=True)
@@ -79,10 +88,11 @@ def restore(inputs: list[str], output: str, options: RestoreOptions = RestoreOpt
     work.jobs = shard(work.jobs)
     _clean_temps(work, output)
     if options.dry_run or not _has_work(work, options.overwrite):
-        stages = _restore_stages(None, options)
+        stages = _restore_stages(None, options, reporter)
     else:
         _check_writable(work, output)  # before the model loads: a read-only destination is one line
-        stages = _restore_stages(build_restorer(options), options)
+        _check_codec(work, options)
+        stages = _restore_stages(build_restorer(options), options, reporter)
     return run_batch(work, stages, reporter, overwrite=options.overwrite, dry_run=options.dry_run)
 
 
@@ -116,26 +126,109 @@ def _check_writable(work: Plan, output: str) -> None:
 
 
 def _clean_temps(work: Plan, output: str) -> None:
-    """Remove what killed runs left: temporary files in the output folder, or of the output file."""
+    """Remove what killed runs left: temporary files in the output folder, or of the output file,
+    and the segment folders of videos that were finished."""
     from airtool.io.atomic import remove_stale_temps
 
     if output != "-" and Path(output).is_dir():
         remove_stale_temps(Path(output))
     elif len(work.jobs) == 1 and work.jobs[0].dst is not None:
         remove_stale_temps(work.jobs[0].dst.parent, only_for=work.jobs[0].dst)
+    if any(job.kind == VIDEO for job in work.jobs):
+        from airtool.engine.video import clean_finished
+
+        for job in work.jobs:
+            if job.kind == VIDEO and job.dst is not None:
+                clean_finished(job.dst)
 
 
-def _restore_stages(restorer: Any, options: RestoreOptions):
+def _check_codec(work: Plan, options: BatchOptions) -> None:
+    """A ``--codec`` the bundled ffmpeg cannot write is a usage error before any work."""
+    if not options.codec or not any(job.kind == VIDEO for job in work.jobs):
+        return
+    from airtool.errors import InputError
+    from airtool.io.encode import check_codec
+    from airtool.io.video import ffmpeg_exe
+
+    try:
+        ffmpeg = ffmpeg_exe("--codec")
+    except InputError:
+        return  # no video support: each video says what to install
+    check_codec(ffmpeg, options.codec)
+
+
+def _restore_stages(restorer: Any, options: RestoreOptions, reporter: Reporter):
     from airtool.engine.batch import Stages
 
-    def load(job: Job) -> Picture:
+    def load(job: Job) -> Any:
+        if job.kind == VIDEO:
+            return _probe(job, options)
         data = sys.stdin.buffer.read() if job.src is None else job.src
         return read_image(data, str(job.src) if job.src else "<stdin>", options.max_pixels)
 
-    def compute(job: Job, pic: Picture) -> Picture:
-        return pic.with_pixels(restorer(pic.pixels))
+    def compute(job: Job, item: Any) -> Any:
+        if job.kind == VIDEO:
+            return _video(job, item, options, reporter, lambda index, pixels: restorer(pixels), _restore_recipe(options))
+        return item.with_pixels(restorer(item.pixels))
 
-    return Stages(load=load, compute=compute, save=_saver(options.quality), is_done=_output_exists, notes=lambda p: p.notes)
+    return Stages(load=load, compute=compute, save=_with_videos(_saver(options.quality)), is_done=_output_exists,
+                  notes=_notes)
+
+
+def _notes(item: Any) -> list[str]:
+    return getattr(item, "notes", [])
+
+
+def _probe(job: Job, options: BatchOptions) -> Any:
+    from airtool.io.video import probe
+
+    return probe(job.src, str(job.src), options.max_pixels)
+
+
+def _video(job: Job, info: Any, options: BatchOptions, reporter: Reporter, transform: Any, recipe: dict,
+           before_publish: Any = None) -> Any:
+    """Run one video through ``transform`` (frame index, pixels -> pixels); see airtool.engine.video."""
+    from airtool.engine.video import VideoTask, run_video
+
+    job.dst.parent.mkdir(parents=True, exist_ok=True)
+    task = VideoTask(info=info, dst=job.dst, label=str(job.src), transform=transform, recipe=recipe,
+                     codec=options.codec, crf=options.crf, pix_fmt=options.pix_fmt, segment_seconds=options.segment,
+                     fresh=options.overwrite, before_publish=before_publish)
+    name = job.src.name
+    return run_video(task, lambda done, total: reporter.frames(name, done, total))
+
+
+def _with_videos(save_image: Any) -> Any:
+    """``save`` for a batch that may hold videos: a finished video is already written (atomically,
+    by ``run_video``); it is reported with its frame count, rate and duration."""
+    from airtool.engine.batch import Saved
+    from airtool.engine.video import VideoOutcome
+
+    def save(job: Job, item: Any) -> Any:
+        if isinstance(item, VideoOutcome):
+            return Saved(item.path, item.notes, item.to_extra())
+        return save_image(job, item)
+
+    return save
+
+
+def _restore_recipe(options: RestoreOptions) -> dict:
+    """Everything that changes a restored video's frames: kept segments are reused only when equal."""
+    from airtool._version import __version__
+
+    return {"command": "restore", "airtool": __version__, "model": options.model, "weights": _file_id(options.weights),
+            "variant": options.variant, "device": options.device, "precision": options.precision,
+            "tile": options.tile, "tile_overlap": options.tile_overlap}
+
+
+def _file_id(path: str | None) -> Any:
+    if path is None:
+        return None
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return path
+    return [os.path.abspath(path), stat.st_size, stat.st_mtime_ns]
 
 
 def _output_exists(job: Job) -> bool:
@@ -166,6 +259,7 @@ class DegradeOptions(BatchOptions):
     ops: tuple[tuple[str, str], ...] = ()
     seed: int = 0
     pairs: bool = False
+    per_frame: bool = False  # videos: draw every parameter again for each frame
 
 
 def degrade(inputs: list[str], output: str, options: DegradeOptions, reporter: Reporter | None = None) -> RunReport:
@@ -187,11 +281,13 @@ def degrade(inputs: list[str], output: str, options: DegradeOptions, reporter: R
     _clean_temps(work, output)
     if not options.dry_run:
         _check_writable(work, output)
-    stages = _degrade_stages(chain, options, Path(output) if options.pairs else None)
-    return run_batch(work, stages, reporter or NullReporter(), overwrite=options.overwrite, dry_run=options.dry_run)
+        _check_codec(work, options)
+    reporter = reporter or NullReporter()
+    stages = _degrade_stages(chain, options, Path(output) if options.pairs else None, reporter)
+    return run_batch(work, stages, reporter, overwrite=options.overwrite, dry_run=options.dry_run)
 
 
-def _degrade_stages(chain: Any, options: DegradeOptions, pairs_root: Path | None):
+def _degrade_stages(chain: Any, options: DegradeOptions, pairs_root: Path | None, reporter: Reporter):
     import json
 
     import torch
@@ -199,18 +295,24 @@ def _degrade_stages(chain: Any, options: DegradeOptions, pairs_root: Path | None
     from airtool.engine.batch import Stages
     from airtool.io.atomic import write_bytes
 
-    save_image = _saver(options.quality)
+    save_image = _with_videos(_saver(options.quality))
 
-    def load(job: Job) -> Picture:
+    def load(job: Job) -> Any:
+        if job.kind == VIDEO:
+            return _probe(job, options)
         data = sys.stdin.buffer.read() if job.src is None else job.src
         return read_image(data, str(job.src) if job.src else "<stdin>", options.max_pixels)
 
-    def compute(job: Job, pic: Picture) -> tuple[Picture, Picture, dict]:
+    def compute(job: Job, pic: Any) -> Any:
+        if job.kind == VIDEO:
+            return _degrade_video(job, pic, chain, options, pairs_root, reporter)
         img = torch.from_numpy(np.ascontiguousarray(np.clip(pic.pixels, 0, 1))).permute(2, 0, 1)
         out, sidecar = chain.run(img, options.seed, Path(job.rel).as_posix())
         return pic, pic.with_pixels(out.permute(1, 2, 0).numpy()), sidecar
 
-    def save(job: Job, item: tuple[Picture, Picture, dict]) -> str:
+    def save(job: Job, item: Any) -> Any:
+        if not isinstance(item, tuple):
+            return save_image(job, item)  # a video, already written
         clean, degraded, sidecar = item
         if job.dst is not None:
             job.dst.parent.mkdir(parents=True, exist_ok=True)
@@ -221,4 +323,46 @@ def _degrade_stages(chain: Any, options: DegradeOptions, pairs_root: Path | None
             write_bytes(job.dst.with_name(job.dst.name + ".json"), (json.dumps(sidecar, indent=1) + "\n").encode())
         return save_image(job, degraded)  # written last: its existence marks the job done
 
-    return Stages(load=load, compute=compute, save=save, is_done=_output_exists, notes=lambda p: p.notes)
+    return Stages(load=load, compute=compute, save=save, is_done=_output_exists, notes=_notes)
+
+
+def _degrade_video(job: Job, info: Any, chain: Any, options: DegradeOptions, pairs_root: Path | None,
+                   reporter: Reporter) -> Any:
+    """The clip's parameters are drawn once; each frame gets fresh noise (``Chain.frame_params``).
+    The sidecar and, with ``--pairs``, the clean copy (the input file itself) are written before
+    the video's rename, so an existing video has both."""
+    import json
+
+    import torch
+
+    from airtool.degrade.chain import file_rng
+    from airtool.io.atomic import atomic_path, write_bytes
+
+    relpath = Path(job.rel).as_posix()
+    clip = chain.sample(file_rng(options.seed, relpath))
+
+    def transform(index: int, pixels: np.ndarray) -> np.ndarray:
+        params = chain.frame_params(clip, options.seed, relpath, index, per_frame=options.per_frame)
+        img = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)
+        return chain.apply(img, params).permute(1, 2, 0).numpy()
+
+    def before_publish(frames: int) -> None:
+        sidecar = chain.describe_video(clip, options.seed, relpath, frames, options.per_frame)
+        write_bytes(job.dst.with_name(job.dst.name + ".json"), (json.dumps(sidecar, indent=1) + "\n").encode())
+        if pairs_root is not None:
+            import shutil
+
+            target = pairs_root / "target" / job.dst.relative_to(pairs_root / "input")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(target) as tmp:
+                shutil.copyfile(job.src, tmp)
+
+    recipe = {"command": "degrade", "ops": [list(op) for op in options.ops], "seed": options.seed,
+              "per_frame": options.per_frame, "airtool": _version()}
+    return _video(job, info, options, reporter, transform, recipe, before_publish)
+
+
+def _version() -> str:
+    from airtool._version import __version__
+
+    return __version__

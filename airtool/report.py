@@ -62,6 +62,7 @@ class RunReport:
 class Reporter(Protocol):
     def start(self, total: int) -> None: ...
     def file(self, result: FileResult) -> None: ...
+    def frames(self, name: str, done: int, total: int | None) -> None: ...
     def message(self, text: str) -> None: ...
     def finish(self, report: RunReport) -> None: ...
 
@@ -72,6 +73,9 @@ class NullReporter:
 
     def file(self, result: FileResult) -> None:
         pass
+
+    def frames(self, name: str, done: int, total: int | None) -> None:
+        """Progress inside one video: ``done`` frames of about ``total``."""
 
     def message(self, text: str) -> None:
         pass
@@ -106,6 +110,7 @@ class ConsoleReporter(NullReporter):
         self.verb = verb
         self.progress = None
         self.task = None
+        self.frame_task = None
 
     def start(self, total: int) -> None:
         if self.quiet or not self.console.is_terminal or total < 1:
@@ -119,7 +124,18 @@ class ConsoleReporter(NullReporter):
         self.progress.start()
         self.task = self.progress.add_task(self.verb, total=total)
 
+    def frames(self, name: str, done: int, total: int | None) -> None:
+        """A second bar for the video in progress: frames done, of about how many, and the ETA."""
+        if self.progress is None:
+            return
+        if self.frame_task is None:
+            self.frame_task = self.progress.add_task(f"  {_escape(name)} (frames)", total=total)
+        self.progress.update(self.frame_task, completed=done, total=max(total or 0, done) or None)
+
     def file(self, result: FileResult) -> None:
+        if self.frame_task is not None:
+            self.progress.remove_task(self.frame_task)
+            self.frame_task = None
         if result.status == "failed":
             self.console.print(f"[red]failed[/red] {_escape(result.input)}: {_escape(result.reason)}")
         elif not self.quiet and result.notes:
@@ -156,6 +172,10 @@ class MultiReporter(NullReporter):
     def file(self, result: FileResult) -> None:
         for r in self.reporters:
             r.file(result)
+
+    def frames(self, name: str, done: int, total: int | None) -> None:
+        for r in self.reporters:
+            r.frames(name, done, total)
 
     def message(self, text: str) -> None:
         for r in self.reporters:

@@ -23,6 +23,16 @@ def shared_data() -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def ffmpeg() -> str:
+    """The bundled ffmpeg binary; the test is skipped without the video extra."""
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        pytest.skip("video tests need the video extra: pip install 'airtool[video]'")
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_threads():
     import torch

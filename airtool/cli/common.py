@@ -23,6 +23,11 @@ Clip = Annotated[
                  help="se-symunet only: local CLIP ViT-L/14 (a Hugging Face folder, or OpenAI's ViT-L-14.pt)."),
 ]
 Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the model (opt-in; pays on GPUs, see the README).")]
+# Options for video inputs (the output follows the input unless these are given).
+Codec = Annotated[Optional[str], typer.Option("--codec", help="Video: ffmpeg encoder or codec, e.g. libx264, hevc, vp9 (default: the input's).")]
+Crf = Annotated[Optional[int], typer.Option("--crf", help="Video: constant quality, 0-63 (default: the input's bit rate).")]
+PixFmt = Annotated[Optional[str], typer.Option("--pix-fmt", help="Video: pixel format, e.g. yuv420p (default: the input's).")]
+Segment = Annotated[float, typer.Option("--segment", help="Video: seconds per resumable segment, kept until the final mux.")]
 Paths = Annotated[list[str], typer.Argument(help="Inputs (files, folders or -), then the output.", metavar="INPUT... OUTPUT")]
 
 

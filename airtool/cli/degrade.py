@@ -7,13 +7,31 @@ from typing import Annotated, Optional
 
 import typer
 
-from airtool.cli.common import DryRun, Format, JsonOut, MaxPixels, Overwrite, Paths, Quality, Quiet, Recursive, Suffix, fail
+from airtool.cli.common import (
+    Codec,
+    Crf,
+    DryRun,
+    Format,
+    JsonOut,
+    MaxPixels,
+    Overwrite,
+    Paths,
+    PixFmt,
+    Quality,
+    Quiet,
+    Recursive,
+    Segment,
+    Suffix,
+    fail,
+)
 from airtool.cli.restore import make_reporter
 
 HELP = """Degrade images to build paired data. Several degradation flags chain in the order given.
 
 SPEC is a preset word (light, medium, heavy) or key=value pairs. The same --seed gives
 byte-identical outputs; each output gets a <name>.json sidecar with the exact parameters.
+Videos: noise is fresh for every frame; haze, rain direction and blur kernel stay fixed for the
+clip unless --per-frame is given.
 
 Examples:
 
@@ -22,6 +40,7 @@ Examples:
   airtool degrade clean/ pairs/ --pairs --haze medium --noise 15
   airtool degrade photo.png rainy.png --rain heavy
   airtool degrade in/ out/ --blur motion:length=15,angle=30 --jpeg 40
+  airtool degrade clip.mp4 rainy.mp4 --rain medium --noise 10
 """
 
 OPS = ("noise", "rain", "haze", "blur", "lowlight", "jpeg")
@@ -38,12 +57,17 @@ def degrade(
     jpeg: Annotated[Optional[str], typer.Option("--jpeg", help="JPEG quality, e.g. 20.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed; outputs depend only on it and each file's relative path.")] = 0,
     pairs: Annotated[bool, typer.Option("--pairs", help="Write OUTPUT/input (degraded) and OUTPUT/target (clean).")] = False,
+    per_frame: Annotated[bool, typer.Option("--per-frame", help="Videos: draw every parameter again for each frame.")] = False,
     recursive: Recursive = False,
     overwrite: Overwrite = False,
     suffix: Suffix = "",
     fmt: Format = None,
     quality: Quality = 95,
     max_pixels: MaxPixels = 256_000_000,
+    codec: Codec = None,
+    crf: Crf = None,
+    pix_fmt: PixFmt = None,
+    segment: Segment = 10.0,
     json_out: JsonOut = False,
     quiet: Quiet = False,
     dry_run: DryRun = False,
@@ -62,7 +86,8 @@ def degrade(
             raise UsageError("refusing to write image data to a terminal; redirect stdout or give an output path")
         options = DegradeOptions(
             ops=ops, seed=seed, pairs=pairs, overwrite=overwrite, suffix=suffix, format=fmt, quality=quality,
-            recursive=recursive, dry_run=dry_run, max_pixels=max_pixels,
+            recursive=recursive, dry_run=dry_run, max_pixels=max_pixels, per_frame=per_frame, codec=codec, crf=crf,
+            pix_fmt=pix_fmt, segment=segment,
         )
         report = run(inputs, output, options, make_reporter(json_out, quiet, "degraded"))
     except AirtoolError as err:

@@ -7,18 +7,41 @@ from typing import Annotated, Optional
 
 import typer
 
-from airtool.cli.common import Clip, Compile, DryRun, Format, JsonOut, MaxPixels, Overwrite, Paths, Quality, Quiet, Recursive, Suffix, Threads, fail, parse_tile
+from airtool.cli.common import (
+    Clip,
+    Codec,
+    Compile,
+    Crf,
+    DryRun,
+    Format,
+    JsonOut,
+    MaxPixels,
+    Overwrite,
+    Paths,
+    PixFmt,
+    Quality,
+    Quiet,
+    Recursive,
+    Segment,
+    Suffix,
+    Threads,
+    fail,
+    parse_tile,
+)
 
-HELP = """Restore images: files, folders (-r mirrors the tree) or - for stdin/stdout.
+HELP = """Restore images and videos: files, folders (-r mirrors the tree) or - for stdin/stdout.
 
 The last argument is the output: a folder, a file name, or - for stdout (needs --format).
 Existing outputs are skipped, so running the same command again resumes an interrupted batch.
+Videos (mp4, mkv, mov, webm, avi; found by content) keep their audio and subtitles, timing and
+rotation; a long one resumes from its last finished segment. Needs: pip install 'airtool[video]'.
 
 Examples:
 
 \b
   airtool restore photo.jpg clean.jpg
   airtool restore in/ out/ -r --model symunet --tile 512
+  airtool restore clip.mp4 clean.mp4 --model symunet-s
   cat noisy.png | airtool restore - - --format png > clean.png
 """
 
@@ -42,6 +65,10 @@ def restore(
     max_pixels: MaxPixels = 256_000_000,
     threads: Threads = None,
     compile: Compile = False,
+    codec: Codec = None,
+    crf: Crf = None,
+    pix_fmt: PixFmt = None,
+    segment: Segment = 10.0,
     json_out: JsonOut = False,
     quiet: Quiet = False,
     dry_run: DryRun = False,
@@ -62,7 +89,7 @@ def restore(
             model=model, weights=weights, variant=variant, clip=clip, device=device, precision=precision, tile=parse_tile(tile),
             tile_overlap=tile_overlap, batch_size=batch_size, overwrite=overwrite, suffix=suffix, format=fmt,
             quality=quality, recursive=recursive, dry_run=dry_run, max_pixels=max_pixels, threads=threads,
-            compile=compile,
+            compile=compile, codec=codec, crf=crf, pix_fmt=pix_fmt, segment=segment,
         )
         report = run(inputs, output, options, make_reporter(json_out, quiet, "restored"))
     except AirtoolError as err:

@@ -21,6 +21,13 @@ Typical batch use (results depend only on the seed and the file's relative path)
     params = chain.sample(rng)
     out = chain.apply(img, params)          # per-pixel noise from the seeds in params
     sidecar = chain.describe(params, seed=seed, relpath="sub/img.png")
+
+Videos: the clip's parameters are drawn once, as for an image (``file_rng``). Each frame then
+gets fresh per-pixel randomness: the ``seed`` of the ops in ``FRESH_EACH_FRAME`` (noise, rain
+streaks, low-light sensor noise) is redrawn from ``frame_rng(seed, relpath, index)``, while the
+haze, the rain's direction, density and length, the blur kernel, the exposure and the JPEG quality
+stay those of the clip. ``per_frame=True`` draws every parameter again for each frame from the
+same ``frame_rng``. ``Chain.frame_params`` gives any frame's exact parameters back.
 """
 
 from __future__ import annotations
@@ -36,12 +43,15 @@ import numpy as np
 from torch import Tensor
 
 from airtool.degrade import OPS
-from airtool.degrade.base import PRESETS
+from airtool.degrade.base import PRESETS, draw_seed
 from airtool.errors import UsageError
 
 # Physical order used when the caller asks for the canonical one: scene (haze, rain), optics
 # (blur), sensor (low light, noise), then compression.
 CANONICAL_ORDER: tuple[str, ...] = ("haze", "rain", "blur", "lowlight", "noise", "jpeg")
+# Ops whose ``seed`` drives per-pixel randomness, redrawn for every frame of a video. (The blur's
+# ``seed`` is the camera-shake trajectory, which makes its kernel: it stays fixed for the clip.)
+FRESH_EACH_FRAME: tuple[str, ...] = ("noise", "rain", "lowlight")
 # What a bare number as first item means.
 BARE_NUMBER_KEY: dict[str, str] = {"noise": "sigma", "jpeg": "quality"}
 
@@ -155,6 +165,16 @@ def file_rng(seed: int, relpath: str) -> np.random.Generator:
     return np.random.default_rng([int(seed), int.from_bytes(digest[:8], "little")])
 
 
+def frame_rng(seed: int, relpath: str, index: int) -> np.random.Generator:
+    """Generator for frame ``index`` (0-based) of the video at ``relpath``; independent of
+    ``file_rng(seed, relpath)``, which draws the clip's parameters."""
+    if index < 0:
+        raise ValueError("frame index must be >= 0")
+    file_rng(seed, relpath)  # validates the seed
+    digest = hashlib.sha256(relpath.encode("utf-8")).digest()
+    return np.random.default_rng([int(seed), int.from_bytes(digest[:8], "little"), index + 1])
+
+
 class Chain:
     """Several ops applied in order. Stateless apart from the parsed specs."""
 
@@ -209,6 +229,35 @@ class Chain:
         """Degrade one file's image: per-file rng, sample, apply; returns (image, sidecar dict)."""
         params = self.sample(file_rng(seed, relpath))
         return self.apply(img, params), self.describe(params, seed=seed, relpath=relpath)
+
+    def frame_params(
+        self, clip: Sequence[Any], seed: int, relpath: str, index: int, per_frame: bool = False
+    ) -> list[Any]:
+        """The params of frame ``index`` of a video whose clip params are ``clip``."""
+        rng = frame_rng(seed, relpath, index)
+        if per_frame:
+            return self.sample(rng)
+        out = []
+        for spec, params in zip(self.specs, clip):
+            fresh = spec.op in FRESH_EACH_FRAME and "seed" not in spec.fixed
+            out.append(dataclasses.replace(params, seed=draw_seed(rng)) if fresh else params)
+        return out
+
+    def describe_video(
+        self, clip: Sequence[Any], seed: int, relpath: str, frames: int, per_frame: bool = False
+    ) -> dict[str, Any]:
+        """The sidecar of a degraded video: the clip's params and how each frame's are derived."""
+        record = self.describe(clip, seed=seed, relpath=relpath)
+        fresh = [s.op for s in self.specs if s.op in FRESH_EACH_FRAME and "seed" not in s.fixed]
+        record["video"] = {
+            "frames": frames,
+            "per_frame": per_frame,
+            # The params above are the clip's; these ops get a new seed on every frame (all params with per_frame).
+            "fresh_each_frame": "all params" if per_frame else fresh,
+            "frame_params": "airtool.degrade.chain.Chain.frame_params(clip params, seed, relpath, frame index"
+                            + (", per_frame=True)" if per_frame else ")"),
+        }
+        return record
 
     def describe(
         self, params_list: Sequence[Any], seed: int | None = None, relpath: str | None = None

@@ -3,11 +3,13 @@
 Usage (repo root, venv active):
 
     python -m airtool.devtools.bench_memory --model symunet-s --sizes 1500x1000,3000x2000,6000x4000
+    python -m airtool.devtools.bench_memory --model identity --video-seconds 3,30 --video-size 160x120
 
 For each size a synthetic RGB PNG is written to a temporary folder, then ``python -m airtool
 restore`` runs on it in a child process; its peak resident set size (``ru_maxrss`` of the child)
 and wall time are reported. Models without shipped weights (``--random-weights``) run on random
-weights, which cost the same memory.
+weights, which cost the same memory. With ``--video-seconds``, clips of those lengths (24 fps, with
+audio; needs the video extra) are restored instead of images: the peak should not depend on the length.
 """
 
 from __future__ import annotations
@@ -64,10 +66,15 @@ def main() -> None:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--random-weights", action="store_true")
+    parser.add_argument("--video-seconds", default="", help="e.g. 3,30: restore clips of these lengths instead")
+    parser.add_argument("--video-size", default="160x120")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         extra = ["-w", str(random_weights(args.model, folder))] if args.random_weights else []
+        if args.video_seconds:
+            videos(args, folder, extra)
+            return
         for size in args.sizes.split(","):
             width, height = (int(v) for v in size.lower().split("x"))
             src, dst = folder / f"in-{size}.png", folder / f"out-{size}.png"
@@ -81,6 +88,23 @@ def main() -> None:
                    "seconds": round(seconds, 1), "exit_code": code}
             sys.stdout.write(json.dumps(row) + "\n")
             sys.stdout.flush()
+
+
+def videos(args: argparse.Namespace, folder: Path, extra: list[str]) -> None:
+    from airtool.devtools.bench_video import make_clip
+    from airtool.io.video import ffmpeg_exe
+
+    ffmpeg = ffmpeg_exe("bench")
+    for seconds in args.video_seconds.split(","):
+        clip = make_clip(ffmpeg, folder / f"clip-{seconds}s.mp4", round(float(seconds) * 24), args.video_size)
+        cmd = [sys.executable, "-m", "airtool", "restore", str(clip), str(folder / f"out-{seconds}"), "--model", args.model,
+               *extra, "--device", "cpu", "--tile", args.tile, "--precision", args.precision,
+               "--threads", str(args.threads), "--quiet"]
+        rss, wall, code = peak_child(cmd)
+        row = {"model": args.model, "video_seconds": float(seconds), "size": args.video_size,
+               "peak_rss_mb": round(rss / 2**20), "seconds": round(wall, 1), "exit_code": code}
+        sys.stdout.write(json.dumps(row) + "\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

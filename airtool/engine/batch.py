@@ -4,6 +4,9 @@ Decoding runs ahead in worker threads, the device work runs in the calling threa
 plus the atomic write run in a writer thread, so the device does not wait on the disk. A bad
 file becomes a failed ``FileResult`` and the batch goes on. Outputs that exist are skipped
 (writes are atomic, so an existing output is complete), which is how an interrupted run resumes.
+
+A video is one job: its frames stream through their own decode -> compute -> encode stages
+inside ``compute`` (``airtool.engine.video``), and its ``save`` reports the result as ``Saved``.
 """
 
 from __future__ import annotations
@@ -20,15 +23,24 @@ from airtool.io.paths import Job, Plan
 from airtool.report import FileResult, Reporter, RunReport
 
 
+@dataclass(frozen=True)
+class Saved:
+    """What ``save`` may return instead of a path: the path plus notes and extra report fields."""
+
+    path: str
+    notes: list[str]
+    extra: dict[str, Any]
+
+
 @dataclass
 class Stages:
     """What to do per job. ``load`` runs in decoder threads, ``compute`` in the caller's thread,
-    ``save`` in the writer thread and returns the output path(s) as a string; ``is_done`` tells
+    ``save`` in the writer thread and returns the output path(s) as a string (or ``Saved``); ``is_done`` tells
     whether a job's output already exists."""
 
     load: Callable[[Job], Any]
     compute: Callable[[Job, Any], Any]
-    save: Callable[[Job, Any], str | None]
+    save: Callable[[Job, Any], str | Saved | None]
     is_done: Callable[[Job], bool]
     notes: Callable[[Any], list[str]] = lambda item: []
 
@@ -110,7 +122,11 @@ def _drain(saves: deque, reporter: Reporter, report: RunReport, keep: int) -> No
         job, future, t0, notes = saves.popleft()
         try:
             written = future.result()
-            result = FileResult(_name(job.src), written, "done", "", time.perf_counter() - t0, notes)
+            if isinstance(written, Saved):
+                result = FileResult(_name(job.src), written.path, "done", "", time.perf_counter() - t0,
+                                    notes + written.notes, written.extra)
+            else:
+                result = FileResult(_name(job.src), written, "done", "", time.perf_counter() - t0, notes)
         except InputError as err:
             result = FileResult(_name(job.src), _name(job.dst), "failed", err.reason, time.perf_counter() - t0)
         except OSError as err:

@@ -6,6 +6,11 @@ Folders give the images directly inside them, or the whole tree with ``recursive
 under the output). Hidden files and non-image files are skipped. An output equal to an input,
 two inputs mapping to one output, or an output folder that exists as a file stop the run before
 it starts. GIF inputs are written as PNG (``name.gif`` -> ``name.png``): airtool writes no GIF.
+
+Videos (``kind="video"``) are found by name (``.mp4``, ``.mkv``...) or, under any other name, by
+their first bytes (see ``airtool.io.video``); their output keeps the input's name and container
+(``--format`` is for images). One video input names its output file when the output has a video
+suffix. Videos cannot come from stdin.
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ from pathlib import Path
 from airtool.errors import UsageError
 from airtool.io.atomic import TMP_MARK
 from airtool.io.image import FORMAT_BY_SUFFIX, SUFFIX_BY_FORMAT
+from airtool.io.video import MUXER_BY_SUFFIX, is_video_candidate
 
 IMAGE_SUFFIXES = frozenset(FORMAT_BY_SUFFIX)
+VIDEO_OUTPUT_SUFFIXES = frozenset(MUXER_BY_SUFFIX)
 STDIO = "-"
+VIDEO = "video"
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,7 @@ class Job:
     dst: Path | None
     rel: str
     fmt: str
+    kind: str = "image"  # or "video"
 
 
 @dataclass
@@ -41,6 +50,11 @@ class Plan:
 
 def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and TMP_MARK not in path.name
+
+
+def is_video(path: Path) -> bool:
+    """A video by name or content (hidden and temporary files never are)."""
+    return not path.name.startswith(".") and TMP_MARK not in path.name and is_video_candidate(path)
 
 
 def output_format(src: Path | None, fmt: str | None) -> str:
@@ -73,7 +87,9 @@ def plan(
     out = Path(output) if output != STDIO else None
     if out is None and not single:
         raise UsageError("writing to stdout (-) needs exactly one input file")
-    if single and (out is None or _names_file(out)):
+    if single and is_video(Path(inputs[0])) and Path(inputs[0]).suffix.lower() not in IMAGE_SUFFIXES:
+        result.jobs.append(_single_video(Path(inputs[0]), out, suffix))
+    elif single and (out is None or _names_file(out)):
         src = Path(inputs[0])
         if out is not None and fmt is None and FORMAT_BY_SUFFIX[out.suffix.lower()] == "GIF":
             raise UsageError(f"{out}: airtool does not write GIF; name the output .png (or give --format)")
@@ -98,6 +114,22 @@ def _plan_stdin(inputs: list[str], output: str, fmt: str | None) -> Plan:
     return Plan(jobs=[Job(None, dst, "<stdin>", fmt_out)])
 
 
+def _single_video(src: Path, out: Path | None, suffix: str) -> Job:
+    if out is None:
+        raise UsageError(f"{src}: a video cannot be written to stdout; give an output file or folder")
+    if out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir():
+        raise UsageError(f"{src} is a video: name the output with a video suffix (.mp4, .mkv, .mov, .webm, .avi) or give a folder")
+    if out.suffix.lower() in VIDEO_OUTPUT_SUFFIXES and not out.is_dir():
+        return Job(src, out, src.name, VIDEO, VIDEO)
+    if (out.exists() or out.is_symlink()) and not out.is_dir():
+        raise UsageError(f"{out}: the output folder exists and is not a folder; give a folder (or a new name)")
+    return Job(src, out / video_output_name(Path(src.name), suffix), src.name, VIDEO, VIDEO)
+
+
+def video_output_name(rel: Path, suffix: str) -> Path:
+    return rel.with_name(rel.stem + suffix + rel.suffix)
+
+
 def _names_file(out: Path) -> bool:
     return out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir()
 
@@ -108,8 +140,12 @@ def _collect(item: Path, out: Path, recursive: bool, suffix: str, fmt: str | Non
             if is_image_name(path):
                 dst = out / output_name(rel, output_format(path, fmt), suffix)
                 result.jobs.append(Job(path, dst, str(rel), output_format(path, fmt)))
+            elif is_video(path):
+                result.jobs.append(Job(path, out / video_output_name(rel, suffix), str(rel), VIDEO, VIDEO))
             else:
                 result.ignored += 1
+    elif item.is_file() and item.suffix.lower() not in IMAGE_SUFFIXES and is_video(item):
+        result.jobs.append(Job(item, out / video_output_name(Path(item.name), suffix), item.name, VIDEO, VIDEO))
     elif item.is_file() or item.is_symlink():
         fmt_out = output_format(item, fmt) if item.suffix.lower() in IMAGE_SUFFIXES else (fmt or "PNG").upper()
         rel = Path(item.name)

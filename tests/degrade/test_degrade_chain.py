@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -141,3 +142,24 @@ def test_describe_without_seed() -> None:
     chain = Chain.parse([("jpeg", "40")])
     desc = chain.describe(chain.sample(np.random.default_rng(0)))
     assert desc["seed"] is None and desc["ops"][0]["params"] == {"quality": 40, "subsampling": "4:2:0"}
+
+
+def test_video_frames_get_fresh_noise_and_keep_the_clip_params_unless_per_frame() -> None:
+    chain = Chain.parse([("haze", "medium"), ("rain", "light"), ("blur", "shake"), ("lowlight", "light"), ("noise", "15"),
+                         ("jpeg", "60")])
+    clip = chain.sample(file_rng(3, "v/clip.mp4"))
+    frames = [chain.frame_params(clip, 3, "v/clip.mp4", i) for i in range(4)]
+    assert frames[1] == chain.frame_params(clip, 3, "v/clip.mp4", 1)  # reproducible from the sidecar's values
+    for i, params in enumerate(frames):
+        for op, clip_p, frame_p in zip(chain.ops, clip, params):
+            if op in ("rain", "lowlight", "noise"):  # per-pixel randomness: a new seed, everything else the clip's
+                assert frame_p.seed != clip_p.seed and dataclasses.replace(frame_p, seed=clip_p.seed) == clip_p
+                assert frame_p.seed not in {f[chain.ops.index(op)].seed for f in frames[:i]}
+            else:  # haze, the blur kernel (its seed is the shake trajectory) and the JPEG quality
+                assert frame_p == clip_p
+    fresh = [chain.frame_params(clip, 3, "v/clip.mp4", i, per_frame=True) for i in range(2)]
+    assert fresh[0][0] != fresh[1][0] and fresh[0][2].kernel != fresh[1][2].kernel
+    pinned = Chain.parse([("noise", "15,seed=5")])
+    assert pinned.frame_params(pinned.sample(file_rng(0, "a.mp4")), 0, "a.mp4", 9)[0].seed == 5  # a fixed seed stays
+    video = chain.describe_video(clip, 3, "v/clip.mp4", frames=4)["video"]
+    assert video["frames"] == 4 and video["fresh_each_frame"] == ["rain", "lowlight", "noise"]
