@@ -13,20 +13,33 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from airtool._version import __version__
+from airtool.cli import envvars
 
 EXIT_CODES = """Exit status: 0 all done (skipped files count as done), 1 fatal error (model, weights, device,
 unwritable output folder), 2 usage error, 3 some inputs failed while all others were written,
 130 interrupted."""
 
+
+
+class AirtoolGroup(TyperGroup):
+    """The root command: gives each real option its ``AIRTOOL_<COMMAND>_<OPTION>`` variable."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        envvars.assign(self)
+
+
 app = typer.Typer(
     name="airtool",
+    cls=AirtoolGroup,
     help=f"All-in-one image restoration: noise, rain, haze, blur and low light.\n\n{EXIT_CODES}",
-    context_settings={"auto_envvar_prefix": "AIRTOOL", "help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -64,7 +77,7 @@ def root(
     ] = False,
     config: Annotated[
         Optional[Path],
-        typer.Option("--config", help="YAML file of defaults per command, e.g. 'restore: {tile: 256}'.", envvar="AIRTOOL_CONFIG"),
+        typer.Option("--config", help="YAML file of defaults per command, e.g. 'restore: {tile: 256}'."),
     ] = None,
 ) -> None:
     _load_config(ctx, config)

@@ -32,8 +32,10 @@ Interrupted; finished outputs stay, and running the same command again resumes.
 .SH ENVIRONMENT
 .TP
 .B AIRTOOL_<COMMAND>_<OPTION>
-Default for an option, e.g. AIRTOOL_RESTORE_TILE=256. The command line wins over the
-environment, which wins over the \fB--config\fR file.
+Default for an option, e.g. AIRTOOL_RESTORE_TILE=256 or AIRTOOL_TRAIN_EXPORT_OUT=w.safetensors;
+each option above names its variable. Only options read the environment (not \fB\-\-version\fR
+or the completion options). The command line wins over the environment, which wins over the
+\fB\-\-config\fR file.
 .TP
 .B AIRTOOL_CONFIG
 YAML file of defaults per command (same as \fB--config\fR).
@@ -80,6 +82,8 @@ def _option(param) -> str:
     lines = [".TP", names, _roff(param.help or "")]
     if param.default not in (None, False, ()) and not getattr(param, "is_flag", False):
         lines.append(f"Default: {_roff(str(param.default))}.")
+    if param.envvar:
+        lines.append(f"Environment: {_roff(param.envvar)}.")
     return "\n".join(lines)
 
 
