@@ -16,7 +16,7 @@ import numpy as np
 
 from airtool.errors import UsageError
 from airtool.io.image import DEFAULT_MAX_PIXELS, Picture, encode_image, read_image
-from airtool.io.paths import Job, Plan, plan
+from airtool.io.paths import Job, Plan, format_for, plan
 from airtool.report import NullReporter, Reporter, RunReport
 
 
@@ -146,7 +146,7 @@ def _saver(quality: int):
     from airtool.io.atomic import write_bytes
 
     def save(job: Job, pic: Picture) -> str:
-        data = encode_image(pic, job.fmt, quality, label=str(job.dst or "-"))
+        data = encode_image(pic, format_for(job, pic.format), quality, label=str(job.dst or "-"))
         if job.dst is None:
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
@@ -216,7 +216,7 @@ def _degrade_stages(chain: Any, options: DegradeOptions, pairs_root: Path | None
             if pairs_root is not None:
                 target = pairs_root / "target" / job.dst.relative_to(pairs_root / "input")
                 target.parent.mkdir(parents=True, exist_ok=True)
-                write_bytes(target, encode_image(clean, job.fmt, options.quality, str(target)))
+                write_bytes(target, encode_image(clean, format_for(job, clean.format), options.quality, str(target)))
             write_bytes(job.dst.with_name(job.dst.name + ".json"), (json.dumps(sidecar, indent=1) + "\n").encode())
         return save_image(job, degraded)  # written last: its existence marks the job done
 

@@ -11,7 +11,8 @@ from airtool.cli.common import Compile, DryRun, Format, JsonOut, MaxPixels, Over
 
 HELP = """Restore images: files, folders (-r mirrors the tree) or - for stdin/stdout.
 
-The last argument is the output: a folder, a file name, or - for stdout (needs --format).
+The last argument is the output: a folder, a file name, or - for stdout (in the
+input's format, sniffed from its bytes, unless --format says otherwise).
 Existing outputs are skipped, so running the same command again resumes an interrupted batch.
 
 Examples:
@@ -19,7 +20,7 @@ Examples:
 \b
   airtool restore photo.jpg clean.jpg
   airtool restore in/ out/ -r --model symunet --tile 512
-  cat noisy.png | airtool restore - - --format png > clean.png
+  cat noisy.png | airtool restore - - > clean.png
 """
 
 

@@ -57,7 +57,7 @@ sha256, training configuration and measured scores of each shipped weights file.
 airtool restore photo.jpg clean.jpg
 airtool restore in/ out/ \-r \-\-model symunet
 airtool degrade clean/ noisy/ \-\-noise 25 \-\-seed 0
-cat in.png | airtool restore \- \- \-\-format png > out.png
+cat in.png | airtool restore \- \- > out.png
 .fi
 .SH SEE ALSO
 README.md in the airtool sources.

@@ -29,7 +29,7 @@ class Job:
     src: Path | None
     dst: Path | None
     rel: str
-    fmt: str
+    fmt: str | None  # None: the input's own format, known once its bytes are read (stdin to stdout)
 
 
 @dataclass
@@ -43,16 +43,25 @@ def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and TMP_MARK not in path.name
 
 
-def output_format(src: Path | None, fmt: str | None) -> str:
+def output_format(src: Path | None, fmt: str | None) -> str | None:
     if fmt:
         key = fmt.upper().lstrip(".").replace("JPG", "JPEG").replace("TIFF", "TIF").replace("TIF", "TIFF")
         if key not in SUFFIX_BY_FORMAT or key == "GIF":
             raise UsageError(f"unsupported --format {fmt!r}; use png, jpg, tif, webp or bmp")
         return key
     if src is None:
-        raise UsageError("reading from stdin needs --format (png, jpg, tif or webp)")
+        return None  # stdin: sniffed from the bytes (``format_for``)
     fmt_in = FORMAT_BY_SUFFIX[src.suffix.lower()]
     return "PNG" if fmt_in == "GIF" else fmt_in
+
+
+def format_for(job: Job, decoded: str) -> str:
+    """The format to write ``job`` in: its planned one, else the decoded input's (GIF -> PNG,
+    MPO, a camera JPEG with extra pictures, -> JPEG)."""
+    if job.fmt:
+        return job.fmt
+    fmt = {"GIF": "PNG", "MPO": "JPEG"}.get(decoded, decoded)
+    return fmt if fmt in SUFFIX_BY_FORMAT else "PNG"
 
 
 def output_name(rel: Path, fmt: str, suffix: str) -> Path:

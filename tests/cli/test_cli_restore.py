@@ -80,6 +80,17 @@ def test_stdin_to_stdout(tmp_path, tiny_weights):
     assert Image.open(io.BytesIO(proc.stdout)).size == (29, 17)
 
 
+@pytest.mark.parametrize(("fmt_in", "option", "fmt_out"), [("PNG", [], "PNG"), ("JPEG", [], "JPEG"),
+                                                        ("PNG", ["--format", "webp"], "WEBP")])
+def test_stdin_format_is_sniffed_from_the_bytes(tmp_path, fmt_in, option, fmt_out):
+    buf = io.BytesIO()
+    Image.fromarray((gradient_image(17, 29) * 255).astype(np.uint8)).save(buf, fmt_in)
+    result = runner.invoke(app, ["restore", "-", "-", "-m", "identity", *option], input=buf.getvalue())
+    assert result.exit_code == 0, result.output
+    out = Image.open(io.BytesIO(result.stdout_bytes))
+    assert out.format == fmt_out and out.size == (29, 17)
+
+
 def test_usage_errors_exit_2(tmp_path, tiny_weights):
     src = tmp_path / "a.png"
     _write(src, gradient_image(8, 8))
