@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from airtool.errors import UsageError
-from airtool.io.image import DEFAULT_MAX_PIXELS, Picture, encode_image, read_image
+from airtool.io.image import DEFAULT_MAX_PIXELS, Picture, check_encodable, encode_image, read_image
 from airtool.io.paths import Job, Plan, format_for, plan
+from airtool.models.spec import check_precision_name, check_threads
 from airtool.report import NullReporter, Reporter, RunReport
 
 
@@ -60,6 +61,8 @@ class RestoreOptions(BatchOptions):
             raise UsageError("--tile-overlap must be >= 0 and smaller than --tile")
         if self.batch_size < 1:
             raise UsageError("--batch-size must be >= 1")
+        check_precision_name(self.precision)
+        check_threads(self.threads)
 
 
 def shard(jobs: list[Job]) -> list[Job]:
@@ -77,11 +80,13 @@ def restore(inputs: list[str], output: str, options: RestoreOptions = RestoreOpt
     work = plan(inputs, output, recursive=options.recursive, suffix=options.suffix, fmt=options.format)
     work.jobs = shard(work.jobs)
     _clean_temps(work, output)
-    if options.dry_run or not _has_work(work, options.overwrite):
-        stages = _restore_stages(None, options)
-    else:
+    restorer = None
+    if _has_work(work, options.overwrite):
+        # A dry run checks what the real run needs (destination, model, weights, device,
+        # precision), so it fails exactly when the real run would; it only skips the inference.
         _check_writable(work, output)  # before the model loads: a read-only destination is one line
-        stages = _restore_stages(build_restorer(options), options)
+        restorer = build_restorer(options)
+    stages = _restore_stages(restorer, options)
     return run_batch(work, stages, reporter, overwrite=options.overwrite, dry_run=options.dry_run)
 
 
@@ -132,6 +137,7 @@ def _restore_stages(restorer: Any, options: RestoreOptions):
         return read_image(data, str(job.src) if job.src else "<stdin>", options.max_pixels)
 
     def compute(job: Job, pic: Picture) -> Picture:
+        check_encodable(pic, format_for(job, pic.format), str(job.dst or "-"))  # before the inference
         return pic.with_pixels(restorer(pic.pixels))
 
     return Stages(load=load, compute=compute, save=_saver(options.quality), is_done=_output_exists, notes=lambda p: p.notes)

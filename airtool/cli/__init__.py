@@ -60,13 +60,45 @@ def _load_config(ctx: typer.Context, path: Optional[Path]) -> None:
         return
     import yaml
 
+    from airtool.cli.common import fail
+    from airtool.errors import ConfigError
+
     try:
         data = yaml.safe_load(path.read_text()) or {}
+        ctx.default_map = _default_map(ctx.command, data, ())
     except (OSError, yaml.YAMLError) as err:
-        raise typer.BadParameter(f"cannot read {path}: {err}") from None
-    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise typer.BadParameter(f"{path}: expected a mapping of command name to options, e.g. 'restore: {{tile: 256}}'")
-    ctx.default_map = {cmd: {k.replace("-", "_"): v for k, v in opts.items()} for cmd, opts in data.items()}
+        fail(ConfigError(f"cannot read {path}: {err}"))
+    except ConfigError as err:
+        fail(ConfigError(f"{path}: {err}"))
+
+
+def _default_map(command: Any, data: Any, path: tuple[str, ...]) -> dict[str, Any]:
+    """YAML options per command -> Click's ``default_map`` (keyed by parameter name).
+
+    Keys are option names as typed on the command line (``tile-overlap``, ``format``, ``json``)
+    or with underscores; an unknown command or option is an error naming its dotted key.
+    """
+    from airtool.errors import ConfigError
+
+    where = ".".join(path) or "the file"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of command name to options, e.g. 'restore: {{tile: 256}}'")
+    subcommands = getattr(command, "commands", {})
+    options = [p for p in command.params if p.param_type_name == "option" and p.name not in envvars.NOT_FROM_ENV]
+    long_names = {o[2:]: p.name for p in options for o in p.opts if o.startswith("--")} if path else {}
+    by_key = {**{k.replace("-", "_"): v for k, v in long_names.items()}, **{p.name: p.name for p in options if path}}
+    result: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name in subcommands:
+            result[name] = _default_map(subcommands[name], value, (*path, str(key)))
+        elif name in by_key:
+            result[by_key[name]] = value
+        else:
+            what = "option" if path else "command"
+            known = ", ".join(sorted(long_names) + sorted(subcommands))
+            raise ConfigError(f"{'.'.join([*path, str(key)])}: unknown {what} (known: {known})")
+    return result
 
 
 @app.callback()

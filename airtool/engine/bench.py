@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 from airtool.errors import UsageError
+from airtool.models.spec import check_precision_name, check_threads
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class BenchOptions:
             raise UsageError("--size values must be at least 8 pixels")
         if self.batch_size < 1 or self.repeats < 1 or self.warmup < 0:
             raise UsageError("--batch and --repeats must be >= 1, --warmup >= 0")
+        for precision in self.precisions:
+            check_precision_name(precision)
+        check_threads(self.threads)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,10 @@ def plan(
     result = Plan()
     single = len(inputs) == 1 and Path(inputs[0]).is_file()
     out = Path(output) if output != STDIO else None
+    if len(inputs) == 1 and not _exists(Path(inputs[0])):
+        # A lone input that does not exist fails like any missing input (exit 3), whatever the output.
+        result.problems.append((inputs[0], "no such file or folder"))
+        return result
     if out is None and not single:
         raise UsageError("writing to stdout (-) needs exactly one input file")
     if single and (out is None or _names_file(out)):
@@ -105,6 +109,10 @@ def _plan_stdin(inputs: list[str], output: str, fmt: str | None) -> Plan:
     dst = None if output == STDIO else Path(output)
     fmt_out = output_format(dst, fmt) if dst is not None else output_format(None, fmt)
     return Plan(jobs=[Job(None, dst, "<stdin>", fmt_out)])
+
+
+def _exists(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
 
 
 def _names_file(out: Path) -> bool:
