@@ -22,7 +22,8 @@ All done; outputs that already existed and were skipped count as done.
 Fatal error: model, weights or device.
 .TP
 .B 2
-Usage error: bad options, or a plan that would overwrite an input.
+Usage error: bad options, a plan that would overwrite an input, or existing outputs made by
+another model, weights or options (\fB\-\-overwrite\fR redoes them).
 .TP
 .B 3
 Some inputs failed (one line each on stderr); all other outputs were written.
@@ -52,6 +53,10 @@ Honoured by PyTorch.
 .TP
 .I weights/manifest.json
 sha256, training configuration and measured scores of each shipped weights file.
+.TP
+.I OUTPUT/.airtool\-provenance.jsonl
+What made each output of a restore (model, weights sha256, options), so that a re\-run with
+other settings is refused instead of skipping outputs it did not make.
 .SH EXAMPLES
 .nf
 airtool restore photo.jpg clean.jpg

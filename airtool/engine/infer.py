@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from airtool.engine.degradation import DegradationProbe
 from airtool.engine.device import Runtime
 from airtool.errors import DeviceError
 from airtool.io import tiling
@@ -19,6 +22,7 @@ from airtool.models.spec import ModelSpec
 # every large buffer is freshly page-faulted). 256 px tiles, overlap included, are the fastest.
 CPU_AUTO_TILE = 256
 MIN_TILE = 64
+Progress = Callable[[int, int], None]  # (tiles done, tiles in the image)
 
 
 @dataclass(frozen=True)
@@ -46,18 +50,35 @@ class Restorer:
         self.tiles = tiles
         self.fp32_retries = 0
         self.last_tile = 0
+        # Hooks do not survive torch.compile's tracing as plain Python, so no report when compiled.
+        self.probe = None if compile else DegradationProbe(self.model)
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        return self.restore(pixels)[0]
 
     @torch.inference_mode()
-    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+    def restore(self, pixels: np.ndarray, on_tile: Progress | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """The restored pixels and what happened: tile, precision, device, and the model's
+        degradation report where it gives one. ``on_tile(done, total)`` follows the tiles."""
         channels = pixels.shape[2]
         x = torch.from_numpy(np.ascontiguousarray(np.clip(pixels, 0.0, 1.0), dtype=np.float32))
         x = x.permute(2, 0, 1)[None]
         if channels == 1:
             x = x.expand(1, 3, *x.shape[-2:])
-        y = self._run_with_backoff(x)
+        retries = self.fp32_retries
+        if self.probe is not None:
+            self.probe.reset()
+        y = self._run_with_backoff(x, on_tile)
         if channels == 1:  # in float64, so three equal channels average to exactly that value
             y = y.double().mean(dim=1, keepdim=True).float()
-        return y[0].permute(1, 2, 0).clamp_(0, 1).numpy()
+        info: dict[str, Any] = {"tile": self.last_tile, "precision": self.runtime.precision,
+                                "device": str(self.runtime.device)}
+        if self.fp32_retries > retries:
+            info["fp32_retries"] = self.fp32_retries - retries
+        report = self.probe.report() if self.probe is not None else None
+        if report is not None:
+            info["degradation"] = report
+        return y[0].permute(1, 2, 0).clamp_(0, 1).numpy(), info
 
     def tile_size(self, height: int, width: int) -> int:
         tile = self.tiles.tile
@@ -80,12 +101,14 @@ class Restorer:
         side = int((0.6 * free / per_pixel / max(self.tiles.batch_size, 1)) ** 0.5)
         return max(MIN_TILE, min(side, 2048))
 
-    def _run_with_backoff(self, x: Tensor) -> Tensor:
+    def _run_with_backoff(self, x: Tensor, on_tile: Progress | None = None) -> Tensor:
         tile = self.tile_size(*x.shape[-2:])
         while True:
             try:
                 self.last_tile = tile
-                return tiling.run_tiled(x, self.forward_batch, tile, self.tiles.overlap, self.tiles.batch_size)
+                if self.probe is not None:
+                    self.probe.reset()  # an out-of-memory retry starts the report again
+                return tiling.run_tiled(x, self.forward_batch, tile, self.tiles.overlap, self.tiles.batch_size, on_tile)
             except (torch.OutOfMemoryError, MemoryError) as err:
                 tile = self._smaller_tile(tile, x.shape[-2:], err)
 

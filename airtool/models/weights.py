@@ -8,7 +8,6 @@ shape mismatches are reported by name in one line.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -21,8 +20,8 @@ from airtool.errors import WeightsError
 from airtool.io.atomic import atomic_path
 from airtool.models import get_spec
 from airtool.models.spec import ModelSpec
+from airtool.models.weights_info import MANIFEST_NAME, sha256_of
 
-MANIFEST_NAME = "manifest.json"
 # Wrappers used by BasicSR (params / params_ema), Lightning (state_dict) and others.
 _WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model_state_dict", "model", "net")
 
@@ -36,14 +35,6 @@ def weights_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parents[2] / "weights"  # running from a source checkout
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

@@ -81,8 +81,8 @@ def test_format_variable_uses_the_option_name(tmp_path, monkeypatch):
     monkeypatch.setenv("AIRTOOL_RESTORE_FMT", "webp")  # the old, irregular name: ignored
     result = runner.invoke(app, ["restore", str(src), str(tmp_path / "plain"), "-m", "identity"])
     assert result.exit_code == 0, result.output
-    assert [p.name for p in (tmp_path / "plain").iterdir()] == ["a.png"]
+    assert [p.name for p in (tmp_path / "plain").glob("[!.]*")] == ["a.png"]
     monkeypatch.setenv("AIRTOOL_RESTORE_FORMAT", "jpg")
     result = runner.invoke(app, ["restore", str(src), str(tmp_path / "env"), "-m", "identity"])
     assert result.exit_code == 0, result.output
-    assert [p.name for p in (tmp_path / "env").iterdir()] == ["a.jpg"]
+    assert [p.name for p in (tmp_path / "env").glob("[!.]*")] == ["a.jpg"]

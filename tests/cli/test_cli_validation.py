@@ -108,11 +108,13 @@ def test_rgba_bound_for_jpeg_is_refused_before_its_inference(tmp_path, monkeypat
     Image.fromarray(np.full((8, 8, 3), 50, np.uint8)).save(src / "plain.png")
     calls = []
 
-    def counting_restorer(options):
-        def restore(pixels):
+    class CountingRestorer:
+        def restore(self, pixels, on_tile=None):
             calls.append(pixels.shape)
-            return pixels
-        return restore
+            return pixels, {}
+
+    def counting_restorer(options):
+        return CountingRestorer()
 
     monkeypatch.setattr(api, "build_restorer", counting_restorer)
     report = api.restore([str(src)], str(tmp_path / "out"), RestoreOptions(model="identity", format="jpg"))
@@ -120,4 +122,4 @@ def test_rgba_bound_for_jpeg_is_refused_before_its_inference(tmp_path, monkeypat
     assert [r.input.split("/")[-1] for r in report.failed] == ["clear.png"]
     assert "JPEG cannot store the alpha channel" in report.failed[0].reason
     assert calls == [(8, 8, 3)]  # only plain.png reached the inference
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["plain.jpg"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".airtool-provenance.jsonl", "plain.jpg"]
