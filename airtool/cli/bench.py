@@ -14,7 +14,9 @@ HELP = """Time the inference path of one or more models on random weights.
 
 Warms up, then reports the median of --repeats timed runs per model, precision and size:
 milliseconds and images per second, peak host and GPU memory, and the effective GFLOP/s
-given the model's multiply-accumulates. Comma lists run every combination.
+given the model's multiply-accumulates. Comma lists run every combination. The first line
+names the CPU, its vector extensions and torch's kernel set (figures differ several-fold
+between CPUs); on a terminal a progress bar follows every warm-up and timed run.
 
 Examples:
 
@@ -57,22 +59,57 @@ def bench(
             models=_csv(model), sizes=_sizes(size), precisions=_csv(precision), device=device, batch_size=batch,
             warmup=warmup, repeats=repeats, threads=threads, variant=variant, compile=compile,
         )
-        results = run_bench(options)
-        if json_out:
-            for result in results:
-                typer.echo(json.dumps(result.as_dict()))
-        else:
-            _print_table(results)
+        with _Progress() as progress:
+            results = run_bench(options, progress.update)
+            if json_out:
+                for result in results:
+                    typer.echo(json.dumps(result.as_dict()))
+            else:
+                _print_table(results, progress)
     except AirtoolError as err:
         fail(err)
 
 
-def _print_table(results) -> None:
+class _Progress:
+    """A transient bar on stderr, when it is a terminal, over every step of the bench; each
+    finished configuration is printed above it as it ends."""
+
+    def __enter__(self) -> _Progress:
+        from rich.console import Console
+
+        self.console = Console(stderr=True, highlight=False)
+        self.bar = None
+        if self.console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                console=self.console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("bench", total=None)
+        return self
+
+    def update(self, done: int, total: int, label: str) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, total=total, description=label)
+
+    def print(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.console.print(text)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _print_table(results, progress: _Progress) -> None:
     from rich import box
     from rich.console import Console
-    from rich.live import Live
     from rich.table import Table
 
+    from airtool.engine.cpuinfo import read_cpu, torch_capability
+
+    console = Console(soft_wrap=True)
+    console.print(f"CPU: {read_cpu().describe(torch_capability())}")  # at once, before the first model builds
     results = iter(results)
     first = next(results, None)  # errors in the first configuration print before any table
     if first is None:
@@ -83,18 +120,17 @@ def _print_table(results) -> None:
     table.columns[0].no_wrap = True
     for column in table.columns[1:]:
         column.justify = "right"
-    console = Console()
     compiled = ", torch.compile" if first.compiled else ""
     console.print(f"{first.device}, {first.threads} threads, batch {first.batch}, torch {first.torch}{compiled}, random weights")
-    with Live(table, console=console, auto_refresh=False) as live:
-        for r in itertools.chain([first], results):
-            gpu = [f"{r.peak_device_mb:,.0f}"] if on_gpu else []
-            table.add_row(
-                r.model, str(r.size), r.precision, f"{r.ms_per_image:,.1f}",
-                f"{r.images_per_second:,.2f}", f"{r.peak_host_mb:,.0f}", *gpu, f"{r.macs_per_image / 1e9:,.2f}",
-                f"{r.gflops:,.1f}",
-            )
-            live.refresh()
+    for r in itertools.chain([first], results):
+        gpu = [f"{r.peak_device_mb:,.0f}"] if on_gpu else []
+        table.add_row(
+            r.model, str(r.size), r.precision, f"{r.ms_per_image:,.1f}",
+            f"{r.images_per_second:,.2f}", f"{r.peak_host_mb:,.0f}", *gpu, f"{r.macs_per_image / 1e9:,.2f}",
+            f"{r.gflops:,.1f}",
+        )
+        progress.print(f"{r.model} {r.size}px {r.precision}: {r.ms_per_image:,.1f} ms/img")
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 from airtool.errors import UsageError
@@ -65,6 +65,7 @@ class BenchResult:
     macs_per_image: int  # multiply-accumulates of one forward pass, counted on the meta device
     gflops: float  # 2 * MACs / time: the effective rate, not the hardware's peak
     torch: str
+    cpu: str = ""  # model, cores, vector extensions and torch's kernel set (figures differ several-fold by CPU)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -146,17 +147,42 @@ def count_macs(model, size: int) -> int:
     raise AssertionError("unreachable: the CPU supports every op")
 
 
-def run_bench(options: BenchOptions) -> Iterator[BenchResult]:
-    """Yield one result per (model, precision, size), in that nesting order."""
+Progress = Callable[[int, int, str], None]  # (steps done, steps in all, what runs now)
+
+
+class _Steps:
+    """Counts the bench's steps (per configuration: the MAC count, each warm-up and timed run)."""
+
+    def __init__(self, options: BenchOptions, on_progress: Progress | None) -> None:
+        configs = len(options.models) * len(options.precisions) * len(options.sizes)
+        self.total = configs * (1 + options.warmup + options.repeats)
+        self.done = 0
+        self.on_progress = on_progress or (lambda done, total, label: None)
+
+    def starting(self, label: str) -> None:
+        self.on_progress(self.done, self.total, label)
+
+    def finished(self, label: str) -> None:
+        self.done += 1
+        self.on_progress(self.done, self.total, label)
+
+
+def run_bench(options: BenchOptions, on_progress: Progress | None = None) -> Iterator[BenchResult]:
+    """Yield one result per (model, precision, size), in that nesting order; ``on_progress``
+    hears of every step as it starts and ends, so a long bench is never silent."""
     import torch
+
+    from airtool.engine.cpuinfo import read_cpu, torch_capability
 
     if options.threads:
         torch.set_num_threads(options.threads)
+    cpu = read_cpu().describe(torch_capability())
+    steps = _Steps(options, on_progress)
     for name in options.models:
-        yield from _bench_model(name, options)
+        yield from _bench_model(name, options, cpu, steps)
 
 
-def _bench_model(name: str, options: BenchOptions) -> Iterator[BenchResult]:
+def _bench_model(name: str, options: BenchOptions, cpu: str, steps: _Steps) -> Iterator[BenchResult]:
     import torch
 
     from airtool.engine.device import resolve
@@ -164,6 +190,7 @@ def _bench_model(name: str, options: BenchOptions) -> Iterator[BenchResult]:
     from airtool.models import get_spec
 
     spec = get_spec(name)
+    steps.starting(f"{name}: building the model")
     torch.manual_seed(options.seed)
     variant = options.variant or spec.default_variant
     model = spec.create(variant).eval()
@@ -171,11 +198,15 @@ def _bench_model(name: str, options: BenchOptions) -> Iterator[BenchResult]:
         runtime = resolve(spec.precision, options.device, precision)
         restorer = Restorer(model, spec, runtime, TileOptions(tile=0), compile=options.compile)
         for size in options.sizes:
+            label = f"{name} {size}px {runtime.precision}"
+            steps.starting(f"{label}: counting MACs")
             macs = count_macs(model, size)
-            yield _time_one(restorer, name, variant, size, macs, options)
+            steps.finished(f"{label}: counted MACs")
+            yield _time_one(restorer, name, variant, size, macs, options, cpu, lambda what: steps.finished(f"{label}: {what}"))
 
 
-def _time_one(restorer, name: str, variant: str, size: int, macs: int, options: BenchOptions) -> BenchResult:
+def _time_one(restorer, name: str, variant: str, size: int, macs: int, options: BenchOptions, cpu: str = "",
+              ran: Callable[[str], None] = lambda what: None) -> BenchResult:
     import torch
 
     device = restorer.runtime.device
@@ -186,12 +217,14 @@ def _time_one(restorer, name: str, variant: str, size: int, macs: int, options: 
         torch.cuda.reset_peak_memory_stats(device)
     times = []
     with PeakRSS() as rss, torch.inference_mode():
-        for _ in range(options.warmup):
+        for i in range(options.warmup):
             restorer.forward_batch(batch)
-        for _ in range(options.repeats):
+            ran(f"warm-up {i + 1}/{options.warmup}")
+        for i in range(options.repeats):
             start = time.perf_counter()
             restorer.forward_batch(batch)  # returns a host tensor, so the GPU has finished
             times.append((time.perf_counter() - start) * 1000 / options.batch_size)
+            ran(f"run {i + 1}/{options.repeats} {times[-1]:,.0f} ms")
     ms = statistics.median(times)
     return BenchResult(
         model=name, variant=variant, size=size, batch=options.batch_size, precision=restorer.runtime.precision,
@@ -199,5 +232,5 @@ def _time_one(restorer, name: str, variant: str, size: int, macs: int, options: 
         ms_per_image=round(ms, 2), ms_per_image_min=round(min(times), 2), images_per_second=round(1000 / ms, 3),
         peak_host_mb=round(rss.peak / 2**20, 1),
         peak_device_mb=round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if device.type == "cuda" else None,
-        macs_per_image=macs, gflops=round(2 * macs / ms / 1e6, 1), torch=torch.__version__,
+        macs_per_image=macs, gflops=round(2 * macs / ms / 1e6, 1), torch=torch.__version__, cpu=cpu,
     )
