@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from airtool.cli import complete
 from airtool.cli.common import Compile, DryRun, Format, JsonOut, MaxPixels, Overwrite, Paths, Quality, Quiet, Recursive, Suffix, Threads, fail, parse_tile
 
 HELP = """Restore images: files, folders (-r mirrors the tree) or - for stdin/stdout.
@@ -26,7 +27,7 @@ Examples:
 
 def restore(
     paths: Paths,
-    model: Annotated[str, typer.Option("--model", "-m", help="Model name (see 'airtool models').")] = "symunet",
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name (see 'airtool models').", autocompletion=complete.model_names)] = "symunet",
     weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="Weights file (.safetensors or .pth).")] = None,
     variant: Annotated[Optional[str], typer.Option("--variant", help="Model size variant; default: from the weights.")] = None,
     device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",

@@ -152,3 +152,20 @@ def test_config_errors(cfg, tmp_path: Path):
         D.build_sources(replace(cfg, sources=(D.SourceConfig("nowhere", "noise"),)))
     with pytest.raises(ConfigError, match="holdout is 9"):
         D.build_sources(replace(cfg, sources=(replace(cfg.sources[1], holdout=9),)))
+
+
+def test_the_presets_data_root_gives_way_to_airtool_data_and_a_missing_folder_says_how_to_point_at_data(
+        tmp_path, monkeypatch):
+    root = make_train_data(tmp_path / "elsewhere")
+    sources = (D.SourceConfig("train/clean", "noise", sigmas=(25.0,)),)
+    monkeypatch.chdir(tmp_path)  # ../shared/data does not exist from here
+    monkeypatch.delenv("AIRTOOL_DATA", raising=False)
+    with pytest.raises(ConfigError) as missing:
+        D.build_sources(D.DataConfig(sources=sources))
+    assert "data folder not found" in str(missing.value)
+    assert "--set data.root=DIR or AIRTOOL_DATA=DIR" in str(missing.value) and "README" in str(missing.value)
+    monkeypatch.setenv("AIRTOOL_DATA", str(root))
+    train, _ = D.build_sources(D.DataConfig(sources=sources))  # the default root: $AIRTOOL_DATA
+    assert len(train[0].files) == 6 and train[0].files[0][0].is_relative_to(root)
+    with pytest.raises(ConfigError, match="nowhere/train/clean: data folder not found"):
+        D.build_sources(D.DataConfig(sources=sources, root=str(tmp_path / "nowhere")))  # an explicit root wins
