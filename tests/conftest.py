@@ -23,6 +23,12 @@ def shared_data() -> Path:
     return root
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """The CPU auto tile caches its timings under $XDG_CACHE_HOME: never the user's during tests."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_threads():
     import torch

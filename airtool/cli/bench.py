@@ -25,6 +25,7 @@ Examples:
   airtool bench
   airtool bench --model symunet,daair --size 256,512,1024 --precision fp32,bf16
   airtool bench --device cuda --batch 8 --json
+  airtool bench --auto-tile --model symunet-s,daair
 """
 
 
@@ -51,6 +52,7 @@ def bench(
     threads: Threads = None,
     compile: Compile = False,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per configuration on stdout.")] = False,
+    auto_tile: Annotated[bool, typer.Option("--auto-tile", help="Measure again the timings behind --tile auto on this CPU (kept for restore) and show the tile each image size gets.")] = False,
 ) -> None:
     from airtool.engine.bench import BenchOptions, run_bench
     from airtool.errors import AirtoolError
@@ -60,6 +62,9 @@ def bench(
             models=_csv(model), sizes=_sizes(size), precisions=_csv(precision), device=device, batch_size=batch,
             warmup=warmup, repeats=repeats, threads=threads, variant=variant, compile=compile,
         )
+        if auto_tile:
+            _auto_tile(options, json_out)
+            return
         with _Progress() as progress:
             results = run_bench(options, progress.update)
             if json_out:
@@ -100,6 +105,24 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def _auto_tile(options, json_out: bool) -> None:
+    from rich.console import Console
+
+    from airtool.engine.bench import run_auto_tile
+
+    console = Console(soft_wrap=True)
+    with _Progress() as progress:
+        for r in run_auto_tile(options, progress.update):
+            if json_out:
+                typer.echo(json.dumps(r.as_dict()))
+                continue
+            console.print(f"{r.model} {r.precision}, {r.threads} threads on {r.cpu}")
+            per_pixel = ", ".join(f"{side}px {ms:,.0f} ms ({ms * 1000 / side**2:.2f} us/px)" for side, ms in r.ms.items())
+            console.print(f"  one pass: {per_pixel}; {r.bytes_per_pixel:,.0f} bytes/pixel")
+            picks = ", ".join(f"{size}: {'whole image' if tile == 0 else f'{tile} px'}" for size, tile in r.chosen.items())
+            console.print(f"  --tile auto: {picks}")
 
 
 def _print_table(results, progress: _Progress) -> None:

@@ -234,3 +234,54 @@ def _time_one(restorer, name: str, variant: str, size: int, macs: int, options: 
         peak_device_mb=round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if device.type == "cuda" else None,
         macs_per_image=macs, gflops=round(2 * macs / ms / 1e6, 1), torch=torch.__version__, cpu=cpu,
     )
+
+
+# Image sizes whose auto tile ``airtool bench --auto-tile`` shows (a screen grab to a 24 MP photo).
+AUTO_TILE_IMAGES = ((500, 500), (1000, 1500), (2000, 3000), (4000, 6000))
+
+
+@dataclass(frozen=True)
+class AutoTileResult:
+    model: str
+    precision: str
+    threads: int
+    cpu: str
+    ms: dict[int, float]  # one untiled pass per square side, as measured for the auto tile
+    bytes_per_pixel: float
+    chosen: dict[str, int]  # "HxW" -> the tile --tile auto uses (0 = whole image)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_auto_tile(options: BenchOptions, on_progress: Progress | None = None) -> Iterator[AutoTileResult]:
+    """Measure (again) the timings behind ``--tile auto`` on this CPU for each model and
+    precision, store them where ``restore`` finds them, and say which tile each image size gets."""
+    import torch
+
+    from airtool.engine import autotile
+    from airtool.engine.cpuinfo import read_cpu, torch_capability
+    from airtool.engine.device import resolve
+    from airtool.engine.infer import Restorer, TileOptions
+    from airtool.models import get_spec
+
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    cpu = read_cpu().describe(torch_capability())
+    configs = [(m, p) for m in options.models for p in options.precisions]
+    for i, (name, precision) in enumerate(configs):
+        if on_progress is not None:
+            on_progress(i, len(configs), f"{name} {precision}: timing passes up to {autotile.CANDIDATES[-1]} px")
+        spec = get_spec(name)
+        torch.manual_seed(options.seed)
+        model = spec.create(options.variant or spec.default_variant).eval()
+        restorer = Restorer(model, spec, resolve(spec.precision, options.device, precision), TileOptions("auto"))
+        timings = restorer.measure_tiles(max(autotile.CANDIDATES))
+        autotile.store(restorer.timing_key(), timings)
+        restorer.tile_timings = timings
+        chosen = {f"{h}x{w}": restorer.tile_size(h, w) for h, w in AUTO_TILE_IMAGES}
+        yield AutoTileResult(name, restorer.runtime.precision, torch.get_num_threads(), cpu,
+                             {s: round(t * 1000, 1) for s, t in sorted(timings.seconds.items())},
+                             round(timings.bytes_per_pixel, 1), chosen)
+    if on_progress is not None:
+        on_progress(len(configs), len(configs), "done")
