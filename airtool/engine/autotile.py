@@ -10,9 +10,9 @@ table by CPU family could say where the crossover lies on a CPU nobody measured.
 
 The rule: the first time a model runs on this CPU (per torch version, thread count and
 precision), time one forward pass at a ladder of square sizes (``CANDIDATES``, smallest first;
-short passes twice, the faster counting), and stop before a pass predicted to take over
-``MAX_RUN_S``, once the time per pixel is ``WORSE_FACTOR`` times the best seen, or once the
-image at hand is covered (larger sizes are measured when a larger image comes). The timings
+short passes twice, the faster counting), and stop before a pass above ``FALLBACK_TILE``
+predicted to take over ``MAX_RUN_S``, once the time per pixel is ``WORSE_FACTOR`` times the
+best seen, or once the image at hand is covered (larger sizes are measured when a larger image comes). The timings
 are kept in ``$XDG_CACHE_HOME/airtool/tile-timings.json`` (``~/.cache`` by default;
 ``airtool bench --auto-tile`` measures again). For each image the whole image is predicted
 from the per-pixel cost curve (interpolated in log-log), and each measured tile size from its
@@ -36,12 +36,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 CANDIDATES = (128, 192, 256, 384, 512, 768, 1024, 1536)
-MAX_RUN_S = 1.5  # no pass predicted to take longer is run: measuring must stay a matter of seconds
+MAX_RUN_S = 1.5  # no pass above FALLBACK_TILE predicted to take longer is run: measuring stays short
 REPEAT_BELOW_S = 0.75  # passes shorter than this run twice and the faster counts (noise)
 NEAR = 1.10  # a smaller tile must be predicted over 10 % faster than a larger one (or the whole image)
 WORSE_FACTOR = 2.0
 WHOLE_IMAGE_MARGIN = 1.25  # the whole image only up to this many times the largest measured pass
-FALLBACK_TILE = 256  # with fewer than two sizes measured nothing is known about the growth
+FALLBACK_TILE = 256  # the fixed CPU tile before measuring: always measured, so never beaten by noise alone
 MEMORY_FRACTION = 0.5
 CACHE_NAME = "tile-timings.json"
 
@@ -117,7 +117,7 @@ def measure(forward: Forward, multiple: int, up_to: int, known: TileTimings | No
             if side >= up_to:
                 break
             continue
-        if len(timings.seconds) >= 2 and _predicted(timings, side) > MAX_RUN_S:
+        if side > FALLBACK_TILE and _predicted(timings, side) > MAX_RUN_S:
             timings.complete = True  # too long to measure: larger sides stay unmeasured, never chosen
             break
         if not warmed:

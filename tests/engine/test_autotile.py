@@ -68,11 +68,13 @@ def test_measuring_stops_once_larger_sides_are_slower_per_pixel():
     assert timings.bytes_per_pixel == pytest.approx(100.0)
 
 
-def test_measuring_stops_at_a_pass_over_the_time_limit():
+def test_measuring_stops_at_a_pass_over_the_time_limit_but_always_reaches_256_px():
     calls: list[int] = []
     timings = measure(_fake_forward(lambda s: 2e-5, calls), multiple=8, up_to=4000)
     assert timings.complete and max(timings.seconds) == 256  # 384 px would take 2.9 s: not run
     assert 384 not in calls
+    slow = measure(_fake_forward(lambda s: 1e-4, []), multiple=8, up_to=4000)  # 128 px already takes 1.6 s
+    assert sorted(slow.seconds) == [128, 192, 256]  # the old fixed tile is always among the choices
 
 
 def test_measuring_goes_only_as_far_as_the_image_and_extends_later():
