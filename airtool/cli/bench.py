@@ -52,7 +52,7 @@ def bench(
     threads: Threads = None,
     compile: Compile = False,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per configuration on stdout.")] = False,
-    auto_tile: Annotated[bool, typer.Option("--auto-tile", help="Measure again the timings behind --tile auto on this CPU (kept for restore) and show the tile each image size gets.")] = False,
+    auto_tile: Annotated[bool, typer.Option("--auto-tile", help="Measure again, up to 1024 px and without restore's time limit, the timings behind --tile auto on this CPU (kept for restore), and show the tile each image size gets.")] = False,
 ) -> None:
     from airtool.engine.bench import BenchOptions, run_bench
     from airtool.errors import AirtoolError

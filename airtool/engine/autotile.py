@@ -106,7 +106,8 @@ def choose_tile(timings: TileTimings, height: int, width: int, overlap: int, mul
 Forward = Callable[[int], tuple[float, float]]  # side -> (seconds, peak bytes above the start)
 
 
-def measure(forward: Forward, multiple: int, up_to: int, known: TileTimings | None = None) -> TileTimings:
+def measure(forward: Forward, multiple: int, up_to: int, known: TileTimings | None = None,
+            max_run_s: float = MAX_RUN_S) -> TileTimings:
     """Extend ``known`` with the timings of ``forward(side)`` up to the first candidate side
     covering ``up_to`` (see the module docstring for when it stops early)."""
     timings = TileTimings(dict((known or TileTimings()).seconds), (known or TileTimings()).bytes_per_pixel)
@@ -117,7 +118,7 @@ def measure(forward: Forward, multiple: int, up_to: int, known: TileTimings | No
             if side >= up_to:
                 break
             continue
-        if side > FALLBACK_TILE and _predicted(timings, side) > MAX_RUN_S:
+        if side > FALLBACK_TILE and _predicted(timings, side) > max_run_s:
             timings.complete = True  # too long to measure: larger sides stay unmeasured, never chosen
             break
         if not warmed:

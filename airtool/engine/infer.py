@@ -127,7 +127,8 @@ class Restorer:
                 f" | {self.spec.name} ({params:,} parameters) | {self.runtime.precision}")
 
     @torch.inference_mode()
-    def measure_tiles(self, up_to: int, known: autotile.TileTimings | None = None) -> autotile.TileTimings:
+    def measure_tiles(self, up_to: int, known: autotile.TileTimings | None = None,
+                      max_run_s: float = autotile.MAX_RUN_S) -> autotile.TileTimings:
         """Time whole-tile passes on random pixels (speed does not depend on them)."""
         from airtool.engine.bench import PeakRSS
 
@@ -143,7 +144,7 @@ class Restorer:
             return seconds, float(max(rss.peak - start_rss, 0))
 
         try:
-            return autotile.measure(one_pass, self.spec.size_multiple, up_to, known)
+            return autotile.measure(one_pass, self.spec.size_multiple, up_to, known, max_run_s)
         finally:
             self.network = network
 
