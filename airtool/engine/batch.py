@@ -39,8 +39,8 @@ class Stages:
 
 
 def run_batch(
-    plan: Plan, stages: Stages, reporter: Reporter, *, overwrite: bool = False, dry_run: bool = False, prefetch: int = 2,
-    about: dict | None = None,
+    plan: Plan, stages: Stages, reporter: Reporter, *, overwrite: bool = False, dry_run: bool = False,
+    prefetch: int = 2, about: dict | None = None,
 ) -> RunReport:
     report = RunReport(about=dict(about or {}))
     start = time.perf_counter()
@@ -124,7 +124,8 @@ def _drain(saves: deque, reporter: Reporter, report: RunReport, keep: int) -> No
         try:
             written, times["write_s"] = future.result()
             stage_seconds = {k: round(v, 4) for k, v in times.items()}
-            result = FileResult(_name(job.src), written, "done", "", sum(times.values()), notes, {**facts, **stage_seconds})
+            facts = {**facts, **stage_seconds}
+            result = FileResult(_name(job.src), written, "done", "", sum(times.values()), notes, facts)
         except InputError as err:
             result = FileResult(_name(job.src), _name(job.dst), "failed", err.reason, sum(times.values()))
         except OSError as err:

@@ -202,7 +202,8 @@ def _bench_model(name: str, options: BenchOptions, cpu: str, steps: _Steps) -> I
             steps.starting(f"{label}: counting MACs")
             macs = count_macs(model, size)
             steps.finished(f"{label}: counted MACs")
-            yield _time_one(restorer, name, variant, size, macs, options, cpu, lambda what: steps.finished(f"{label}: {what}"))
+            ran = lambda what, label=label: steps.finished(f"{label}: {what}")  # noqa: E731
+            yield _time_one(restorer, name, variant, size, macs, options, cpu, ran)
 
 
 def _time_one(restorer, name: str, variant: str, size: int, macs: int, options: BenchOptions, cpu: str = "",

@@ -46,9 +46,11 @@ def parse_cpuinfo(text: str) -> CpuInfo:
         fields.setdefault(key.strip().lower(), value.strip())
     flags = set((fields.get("flags") or fields.get("features") or "").split())
     model = fields.get("model name") or fields.get("hardware") or fields.get("cpu model") or platform.processor()
-    family = f"family {fields['cpu family']} model {fields['model']}" if "cpu family" in fields and "model" in fields else ""
-    return CpuInfo(model=model or "unknown CPU", cores=usable_cores(), vector=tuple(f for f in VECTOR_FLAGS if f in flags),
-                   family=family)
+    family = ""
+    if "cpu family" in fields and "model" in fields:
+        family = f"family {fields['cpu family']} model {fields['model']}"
+    vector = tuple(f for f in VECTOR_FLAGS if f in flags)
+    return CpuInfo(model=model or "unknown CPU", cores=usable_cores(), vector=vector, family=family)
 
 
 def read_cpu() -> CpuInfo:
@@ -56,7 +58,8 @@ def read_cpu() -> CpuInfo:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             return parse_cpuinfo(fh.read())
     except OSError:
-        return CpuInfo(model=platform.processor() or platform.machine() or "unknown CPU", cores=usable_cores(), vector=())
+        model = platform.processor() or platform.machine() or "unknown CPU"
+        return CpuInfo(model=model, cores=usable_cores(), vector=())
 
 
 def usable_cores() -> int:

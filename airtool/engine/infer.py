@@ -116,15 +116,17 @@ class Restorer:
             if self.tile_timings is not known:
                 autotile.store(key, self.tile_timings)
         budget = autotile.MEMORY_FRACTION * autotile.available_memory()
-        return autotile.choose_tile(self.tile_timings, height, width, self.tiles.overlap, self.spec.size_multiple, budget)
+        multiple = self.spec.size_multiple
+        return autotile.choose_tile(self.tile_timings, height, width, self.tiles.overlap, multiple, budget)
 
     def timing_key(self) -> str:
         """What the CPU timings depend on: the CPU, torch, threads, the model and its size, precision."""
         from airtool.engine.cpuinfo import read_cpu, torch_capability
 
         params = sum(p.numel() for p in self.model.parameters())
-        return (f"{read_cpu().describe(torch_capability())} | torch {torch.__version__} | {torch.get_num_threads()} threads"
-                f" | {self.spec.name} ({params:,} parameters) | {self.runtime.precision}")
+        return (f"{read_cpu().describe(torch_capability())} | torch {torch.__version__}"
+                f" | {torch.get_num_threads()} threads | {self.spec.name} ({params:,} parameters)"
+                f" | {self.runtime.precision}")
 
     @torch.inference_mode()
     def measure_tiles(self, up_to: int, known: autotile.TileTimings | None = None,

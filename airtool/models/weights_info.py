@@ -60,8 +60,10 @@ def describe(path: str | Path, sha256: str | None = None) -> WeightsInfo:
     setting = entry.get("setting") or meta.get("airtool_setting")
     return WeightsInfo(
         file=path.name, path=str(path), sha256=sha256 or entry.get("sha256") or sha256_of(path),
-        model=entry.get("model") or meta.get("airtool_model"), variant=entry.get("variant") or meta.get("airtool_variant"),
-        setting=setting, tasks=_tasks(entry, meta, setting), steps=_int(entry.get("steps") or meta.get("airtool_steps")),
+        model=entry.get("model") or meta.get("airtool_model"),
+        variant=entry.get("variant") or meta.get("airtool_variant"),
+        setting=setting, tasks=_tasks(entry, meta, setting),
+        steps=_int(entry.get("steps") or meta.get("airtool_steps")),
         **_scores(entry),
     )
 
