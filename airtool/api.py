@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,11 @@ from typing import Any
 import numpy as np
 
 from airtool.errors import UsageError
-from airtool.io.image import DEFAULT_MAX_PIXELS, Picture, encode_image, read_image
-from airtool.io.paths import VIDEO, Job, Plan, plan
+from airtool.io.image import DEFAULT_MAX_PIXELS, Picture, check_encodable, encode_image, read_image
+from airtool.io.paths import VIDEO, Job, Plan, format_for, plan
+from airtool.io.provenance import Provenance, Recipe
+from airtool.models.spec import check_precision_name, check_threads
+from airtool.models.weights_info import sha256_of
 from airtool.report import NullReporter, Reporter, RunReport
 
 
@@ -70,6 +74,8 @@ class RestoreOptions(BatchOptions):
             raise UsageError("--tile-overlap must be >= 0 and smaller than --tile")
         if self.batch_size < 1:
             raise UsageError("--batch-size must be >= 1")
+        check_precision_name(self.precision)
+        check_threads(self.threads)
 
 
 def shard(jobs: list[Job]) -> list[Job]:
@@ -80,20 +86,89 @@ def shard(jobs: list[Job]) -> list[Job]:
 
 
 def restore(inputs: list[str], output: str, options: RestoreOptions = RestoreOptions(), reporter: Reporter | None = None) -> RunReport:
-    """Restore images from files, folders or stdin (``-``) into ``output``."""
+    """Restore images from files, folders or stdin (``-``) into ``output``.
+
+    An existing output counts as done only if the folder's provenance record says the same
+    recipe (model, weights, options) made it; one made by another is refused before any work
+    unless ``overwrite`` (``airtool.io.provenance``).
+    """
     from airtool.engine.batch import run_batch
 
     reporter = reporter or NullReporter()
     work = plan(inputs, output, recursive=options.recursive, suffix=options.suffix, fmt=options.format)
     work.jobs = shard(work.jobs)
     _clean_temps(work, output)
-    if options.dry_run or not _has_work(work, options.overwrite):
-        stages = _restore_stages(None, options, reporter)
-    else:
+    has_work = _has_work(work, options.overwrite)
+    if has_work:
         _check_writable(work, output)  # before the model loads: a read-only destination is one line
         _check_codec(work, options)
-        stages = _restore_stages(build_restorer(options), options, reporter)
-    return run_batch(work, stages, reporter, overwrite=options.overwrite, dry_run=options.dry_run)
+    weights = describe_weights(options)
+    recipe = _recipe(options, weights)
+    provenance = _provenance(work, output)
+    if provenance is not None and not options.overwrite:
+        _refuse_other_recipes(provenance, work, recipe)
+    restorer = None
+    if has_work:
+        # A dry run checks what the real run needs (destination, model, weights, device,
+        # precision), so it fails exactly when the real run would; it only skips the inference.
+        restorer = build_restorer(options)
+    stages = _restore_stages(restorer, options, reporter, provenance, recipe)
+    about = _about(options.model, weights)
+    return run_batch(work, stages, reporter, overwrite=options.overwrite, dry_run=options.dry_run, about=about)
+
+
+def describe_weights(options: RestoreOptions) -> Any:
+    """The ``WeightsInfo`` of the weights ``options`` would load (None for a model without any);
+    raises ``WeightsError`` as loading would, naming the file or how to get one."""
+    from airtool.models import get_spec
+    from airtool.models.weights import resolve_weights
+    from airtool.models.weights_info import describe
+
+    path = resolve_weights(get_spec(options.model), options.weights)
+    if path is None:
+        return None
+    if not path.is_file():
+        from airtool.errors import WeightsError
+
+        raise WeightsError(f"{path}: weights file not found")
+    return describe(path, sha256_of(path))
+
+
+def _about(model: str, weights: Any) -> dict:
+    if weights is None:
+        return {"model": model, "weights": None, "weights_sha256": None, "tasks": [], "untrained_tasks": []}
+    return {"model": model, "weights": weights.file, "weights_sha256": weights.sha256, "tasks": list(weights.tasks),
+            "untrained_tasks": list(weights.untrained_tasks)}
+
+
+def _recipe(options: RestoreOptions, weights: Any) -> Recipe:
+    return Recipe(model=options.model, weights_sha256=weights.sha256 if weights else None, variant=options.variant,
+                  precision=options.precision, tile=options.tile, tile_overlap=options.tile_overlap,
+                  quality=options.quality, weights=weights.file if weights else None)
+
+
+def _provenance(work: Plan, output: str) -> Provenance | None:
+    """The record of the output folder (for one named output file: of its folder); none for stdout."""
+    if output == "-":
+        return None
+    single_file = len(work.jobs) == 1 and work.jobs[0].dst == Path(output)
+    return Provenance(Path(output).parent if single_file else Path(output))
+
+
+def _refuse_other_recipes(provenance: Provenance, work: Plan, recipe: Recipe) -> None:
+    existing = [job.dst for job in work.jobs if job.dst is not None and _output_exists(job)]
+    others = {dst: made for dst, made in provenance.made_by(existing).items() if made.id != recipe.id}
+    if not others:
+        return
+    dst, made = next(iter(others.items()))
+    diff = made.differences(recipe)
+    were = ", ".join(f"{what} {old}" for what, old, _ in diff)
+    now = ", ".join(f"{what} {new}" for what, _, new in diff)
+    more = f" and {len(others) - 1} more outputs were" if len(others) > 1 else " was"
+    raise UsageError(
+        f"{dst}{more} made with {were}; this run would use {now}. Pass --overwrite to redo them, or choose "
+        "another output folder"
+    )
 
 
 def build_restorer(options: RestoreOptions) -> Any:
@@ -157,7 +232,8 @@ def _check_codec(work: Plan, options: BatchOptions) -> None:
     check_codec(ffmpeg, options.codec)
 
 
-def _restore_stages(restorer: Any, options: RestoreOptions, reporter: Reporter):
+def _restore_stages(restorer: Any, options: RestoreOptions, reporter: Reporter, provenance: Provenance | None,
+                    recipe: Recipe):
     from airtool.engine.batch import Stages
 
     def load(job: Job) -> Any:
@@ -166,13 +242,22 @@ def _restore_stages(restorer: Any, options: RestoreOptions, reporter: Reporter):
         data = sys.stdin.buffer.read() if job.src is None else job.src
         return read_image(data, str(job.src) if job.src else "<stdin>", options.max_pixels)
 
-    def compute(job: Job, item: Any) -> Any:
+    def compute(job: Job, item: Any) -> tuple[Any, dict]:
         if job.kind == VIDEO:
-            return _video(job, item, options, reporter, lambda index, pixels: restorer(pixels), _restore_recipe(options))
-        return item.with_pixels(restorer(item.pixels))
+            return _video(job, item, options, reporter, lambda index, pixels: restorer(pixels), _restore_recipe(options)), {}
+        check_encodable(item, format_for(job, item.format), str(job.dst or "-"))  # before the inference
+        pixels, info = restorer.restore(item.pixels, on_tile=lambda done, total: reporter.tiles(job.rel, done, total))
+        facts = {"model": recipe.model, "weights_sha256": recipe.weights_sha256, **info}
+        return item.with_pixels(pixels), facts
 
-    return Stages(load=load, compute=compute, save=_with_videos(_saver(options.quality)), is_done=_output_exists,
-                  notes=_notes)
+    def record(job: Job) -> Callable[[Path], None] | None:
+        if provenance is None or job.dst is None:
+            return None
+        return lambda tmp: provenance.record(tmp, job.dst, recipe)
+
+    save = _with_videos(_saver(options.quality, record))
+    return Stages(load=load, compute=compute, save=lambda job, item: save(job, item[0]), is_done=_output_exists,
+                  notes=_notes, describe=lambda item: item[1], compute_name="infer")
 
 
 def _notes(item: Any) -> list[str]:
@@ -236,17 +321,17 @@ def _output_exists(job: Job) -> bool:
     return job.dst is not None and job.dst.is_file()
 
 
-def _saver(quality: int):
+def _saver(quality: int, before_rename: Callable[[Job], Callable[[Path], None] | None] = lambda job: None):
     from airtool.io.atomic import write_bytes
 
     def save(job: Job, pic: Picture) -> str:
-        data = encode_image(pic, job.fmt, quality, label=str(job.dst or "-"))
+        data = encode_image(pic, format_for(job, pic.format), quality, label=str(job.dst or "-"))
         if job.dst is None:
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
             return "-"
         job.dst.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes(job.dst, data)
+        write_bytes(job.dst, data, before_rename(job))
         return str(job.dst)
 
     return save
@@ -319,7 +404,7 @@ def _degrade_stages(chain: Any, options: DegradeOptions, pairs_root: Path | None
             if pairs_root is not None:
                 target = pairs_root / "target" / job.dst.relative_to(pairs_root / "input")
                 target.parent.mkdir(parents=True, exist_ok=True)
-                write_bytes(target, encode_image(clean, job.fmt, options.quality, str(target)))
+                write_bytes(target, encode_image(clean, format_for(job, clean.format), options.quality, str(target)))
             write_bytes(job.dst.with_name(job.dst.name + ".json"), (json.dumps(sidecar, indent=1) + "\n").encode())
         return save_image(job, degraded)  # written last: its existence marks the job done
 

@@ -30,6 +30,8 @@ class RunReport:
     results: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
+    # What did the work, for the summary: model, weights, sha256, the tasks they were trained on.
+    about: dict = field(default_factory=dict)
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -56,11 +58,13 @@ class RunReport:
             "images_per_second": round(done / self.seconds, 3) if self.seconds > 0 and done else 0.0,
             "interrupted": self.interrupted,
             "exit_code": self.exit_code,
+            **self.about,
         }
 
 
 class Reporter(Protocol):
     def start(self, total: int) -> None: ...
+    def tiles(self, name: str, done: int, total: int) -> None: ...
     def file(self, result: FileResult) -> None: ...
     def frames(self, name: str, done: int, total: int | None) -> None: ...
     def message(self, text: str) -> None: ...
@@ -70,6 +74,9 @@ class Reporter(Protocol):
 class NullReporter:
     def start(self, total: int) -> None:
         pass
+
+    def tiles(self, name: str, done: int, total: int) -> None:
+        """Progress inside one image: ``done`` of its ``total`` tiles (0 when it starts)."""
 
     def file(self, result: FileResult) -> None:
         pass
@@ -111,6 +118,7 @@ class ConsoleReporter(NullReporter):
         self.progress = None
         self.task = None
         self.frame_task = None
+        self.tile_task = None
 
     def start(self, total: int) -> None:
         if self.quiet or not self.console.is_terminal or total < 1:
@@ -131,6 +139,16 @@ class ConsoleReporter(NullReporter):
         if self.frame_task is None:
             self.frame_task = self.progress.add_task(f"  {_escape(name)} (frames)", total=total)
         self.progress.update(self.frame_task, completed=done, total=max(total or 0, done) or None)
+
+    def tiles(self, name: str, done: int, total: int) -> None:
+        """A second bar for the image in progress, counted in tiles, with its own ETA."""
+        if self.progress is None:
+            return
+        if self.tile_task is None:
+            self.tile_task = self.progress.add_task("", total=total)
+        if done == 0:  # a new image: restart the count and the rate behind the ETA
+            self.progress.reset(self.tile_task, total=total, description=f"  {_escape(name)} (tiles)")
+        self.progress.update(self.tile_task, completed=done)
 
     def file(self, result: FileResult) -> None:
         if self.frame_task is not None:
@@ -158,7 +176,21 @@ class ConsoleReporter(NullReporter):
             line = f"{s['planned']} to do, {s['skipped']} already done (dry run)"
         if report.interrupted:
             line += " (interrupted; run again to resume)"
+        if report.about.get("model"):
+            line += f" with {_escape(describe_model(report.about))}"
         self.console.print(line)
+
+
+def describe_model(about: dict) -> str:
+    """'daair (weights daair-aio3.safetensors: trained for noise, rain, haze; not for blur, lowlight)'."""
+    if not about.get("weights"):
+        return f"{about['model']} (no weights)"
+    if about.get("tasks"):
+        missing = about.get("untrained_tasks") or []
+        coverage = f"trained for {', '.join(about['tasks'])}" + (f"; not for {', '.join(missing)}" if missing else "")
+    else:
+        coverage = "tasks not recorded"
+    return f"{about['model']} (weights {about['weights']}: {coverage})"
 
 
 class MultiReporter(NullReporter):
@@ -168,6 +200,10 @@ class MultiReporter(NullReporter):
     def start(self, total: int) -> None:
         for r in self.reporters:
             r.start(total)
+
+    def tiles(self, name: str, done: int, total: int) -> None:
+        for r in self.reporters:
+            r.tiles(name, done, total)
 
     def file(self, result: FileResult) -> None:
         for r in self.reporters:

@@ -8,13 +8,16 @@ from typing import Annotated, Optional
 
 import typer
 
+from airtool.cli import complete
 from airtool.cli.common import Clip, Compile, Threads, fail
 
 HELP = """Time the inference path of one or more models on random weights.
 
 Warms up, then reports the median of --repeats timed runs per model, precision and size:
 milliseconds and images per second, peak host and GPU memory, and the effective GFLOP/s
-given the model's multiply-accumulates. Comma lists run every combination.
+given the model's multiply-accumulates. Comma lists run every combination. The first line
+names the CPU, its vector extensions and torch's kernel set (figures differ several-fold
+between CPUs); on a terminal a progress bar follows every warm-up and timed run.
 
 Examples:
 
@@ -22,6 +25,7 @@ Examples:
   airtool bench
   airtool bench --model symunet,daair --size 256,512,1024 --precision fp32,bf16
   airtool bench --device cuda --batch 8 --json
+  airtool bench --auto-tile --model symunet-s,daair
 """
 
 
@@ -37,7 +41,7 @@ def _sizes(value: str) -> tuple[int, ...]:
 
 
 def bench(
-    model: Annotated[str, typer.Option("--model", "-m", help="Model name(s), comma-separated.")] = "symunet",
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name(s), comma-separated.", autocompletion=complete.model_lists)] = "symunet",
     size: Annotated[str, typer.Option("--size", "-s", help="Square image side(s) in pixels, comma-separated.")] = "256",
     device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     precision: Annotated[str, typer.Option("--precision", "-p", help="auto, fp32, bf16, fp16; comma-separated.")] = "auto",
@@ -49,6 +53,7 @@ def bench(
     threads: Threads = None,
     compile: Compile = False,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per configuration on stdout.")] = False,
+    auto_tile: Annotated[bool, typer.Option("--auto-tile", help="Measure again, up to 1024 px and without restore's time limit, the timings behind --tile auto on this CPU (kept for restore), and show the tile each image size gets.")] = False,
 ) -> None:
     from airtool.engine.bench import BenchOptions, run_bench
     from airtool.errors import AirtoolError
@@ -58,22 +63,78 @@ def bench(
             models=_csv(model), sizes=_sizes(size), precisions=_csv(precision), device=device, batch_size=batch,
             warmup=warmup, repeats=repeats, threads=threads, variant=variant, compile=compile, clip=clip,
         )
-        results = run_bench(options)
-        if json_out:
-            for result in results:
-                typer.echo(json.dumps(result.as_dict()))
-        else:
-            _print_table(results)
+        if auto_tile:
+            _auto_tile(options, json_out)
+            return
+        with _Progress() as progress:
+            results = run_bench(options, progress.update)
+            if json_out:
+                for result in results:
+                    typer.echo(json.dumps(result.as_dict()))
+            else:
+                _print_table(results, progress)
     except AirtoolError as err:
         fail(err)
 
 
-def _print_table(results) -> None:
+class _Progress:
+    """A transient bar on stderr, when it is a terminal, over every step of the bench; each
+    finished configuration is printed above it as it ends."""
+
+    def __enter__(self) -> _Progress:
+        from rich.console import Console
+
+        self.console = Console(stderr=True, highlight=False)
+        self.bar = None
+        if self.console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                console=self.console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("bench", total=None)
+        return self
+
+    def update(self, done: int, total: int, label: str) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, total=total, description=label)
+
+    def print(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.console.print(text)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _auto_tile(options, json_out: bool) -> None:
+    from rich.console import Console
+
+    from airtool.engine.bench import run_auto_tile
+
+    console = Console(soft_wrap=True)
+    with _Progress() as progress:
+        for r in run_auto_tile(options, progress.update):
+            if json_out:
+                typer.echo(json.dumps(r.as_dict()))
+                continue
+            console.print(f"{r.model} {r.precision}, {r.threads} threads on {r.cpu}")
+            per_pixel = ", ".join(f"{side}px {ms:,.0f} ms ({ms * 1000 / side**2:.2f} us/px)" for side, ms in r.ms.items())
+            console.print(f"  one pass: {per_pixel}; {r.bytes_per_pixel:,.0f} bytes/pixel")
+            picks = ", ".join(f"{size}: {'whole image' if tile == 0 else f'{tile} px'}" for size, tile in r.chosen.items())
+            console.print(f"  --tile auto: {picks}")
+
+
+def _print_table(results, progress: _Progress) -> None:
     from rich import box
     from rich.console import Console
-    from rich.live import Live
     from rich.table import Table
 
+    from airtool.engine.cpuinfo import read_cpu, torch_capability
+
+    console = Console(soft_wrap=True)
+    console.print(f"CPU: {read_cpu().describe(torch_capability())}")  # at once, before the first model builds
     results = iter(results)
     first = next(results, None)  # errors in the first configuration print before any table
     if first is None:
@@ -84,18 +145,17 @@ def _print_table(results) -> None:
     table.columns[0].no_wrap = True
     for column in table.columns[1:]:
         column.justify = "right"
-    console = Console()
     compiled = ", torch.compile" if first.compiled else ""
     console.print(f"{first.device}, {first.threads} threads, batch {first.batch}, torch {first.torch}{compiled}, random weights")
-    with Live(table, console=console, auto_refresh=False) as live:
-        for r in itertools.chain([first], results):
-            gpu = [f"{r.peak_device_mb:,.0f}"] if on_gpu else []
-            table.add_row(
-                r.model, str(r.size), r.precision, f"{r.ms_per_image:,.1f}",
-                f"{r.images_per_second:,.2f}", f"{r.peak_host_mb:,.0f}", *gpu, f"{r.macs_per_image / 1e9:,.2f}",
-                f"{r.gflops:,.1f}",
-            )
-            live.refresh()
+    for r in itertools.chain([first], results):
+        gpu = [f"{r.peak_device_mb:,.0f}"] if on_gpu else []
+        table.add_row(
+            r.model, str(r.size), r.precision, f"{r.ms_per_image:,.1f}",
+            f"{r.images_per_second:,.2f}", f"{r.peak_host_mb:,.0f}", *gpu, f"{r.macs_per_image / 1e9:,.2f}",
+            f"{r.gflops:,.1f}",
+        )
+        progress.print(f"{r.model} {r.size}px {r.precision}: {r.ms_per_image:,.1f} ms/img")
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -13,14 +13,16 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from airtool.cli import complete
 from airtool.cli.common import Clip, fail
 
 HELP = """Score a model with PSNR/SSIM on paired images, exactly as the papers do.
 
 --data DIR holds input/ and target/ (pairs by file stem), or only clean images together with
 --task noise:SIGMA (noisy inputs are made the papers' way: sorted files, seed 0, uint8
-truncation). --suite runs the 3-task or 5-task benchmark over --data-root. The identity model
-gives the degraded-input baseline.
+truncation). --suite runs the 3-task or 5-task benchmark over --data-root (default
+$AIRTOOL_DATA, else ../shared/data from the working directory: the folder layout of the
+README's 'Training and benchmark data'). The identity model gives the degraded-input baseline.
 
 Protocols: promptir (AirNet/PromptIR/DaAIR/AnyIR: RGB, crop to x16, 7x7 uniform SSIM),
 moce (Gaussian SSIM), symunet (unclamped output), ndr (Wang SSIM on 0-255),
@@ -30,13 +32,13 @@ Examples:
 
 \b
   airtool evaluate --model identity --data ../shared/data/Rain100L
-  airtool evaluate -m symunet -w weights/symunet-aio3.safetensors --data ../shared/data/CBSD68 --task noise:25
-  airtool evaluate -m symunet --suite 3task --markdown
+  airtool evaluate -m symunet-s -w weights/symunet-s-aio3.safetensors --data ../shared/data/CBSD68 --task noise:25
+  airtool evaluate -m daair --suite 3task --markdown --data-root ../shared/data
 """
 
 
 def evaluate(
-    model: Annotated[str, typer.Option("--model", "-m", help="Model name (see 'airtool models'); identity = input baseline.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name (see 'airtool models'); identity = input baseline.", autocompletion=complete.model_names)],
     data: Annotated[Optional[Path], typer.Option("--data", help="Folder with input/ + target/, or clean images with --task noise:SIGMA.")] = None,
     weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="Weights file (.safetensors or .pth).")] = None,
     variant: Annotated[Optional[str], typer.Option("--variant", help="Model size variant; default: from the weights.")] = None,

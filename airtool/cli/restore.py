@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from airtool.cli import complete
 from airtool.cli.common import (
     Clip,
     Codec,
@@ -31,7 +32,8 @@ from airtool.cli.common import (
 
 HELP = """Restore images and videos: files, folders (-r mirrors the tree) or - for stdin/stdout.
 
-The last argument is the output: a folder, a file name, or - for stdout (needs --format).
+The last argument is the output: a folder, a file name, or - for stdout (in the
+input's format, sniffed from its bytes, unless --format says otherwise).
 Existing outputs are skipped, so running the same command again resumes an interrupted batch.
 Videos (mp4, mkv, mov, webm, avi; found by content) keep their audio and subtitles, timing and
 rotation; a long one resumes from its last finished segment. Needs: pip install 'airtool[video]'.
@@ -42,13 +44,13 @@ Examples:
   airtool restore photo.jpg clean.jpg
   airtool restore in/ out/ -r --model symunet --tile 512
   airtool restore clip.mp4 clean.mp4 --model symunet-s
-  cat noisy.png | airtool restore - - --format png > clean.png
+  cat noisy.png | airtool restore - - > clean.png
 """
 
 
 def restore(
     paths: Paths,
-    model: Annotated[str, typer.Option("--model", "-m", help="Model name (see 'airtool models').")] = "symunet",
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name (see 'airtool models').", autocompletion=complete.model_names)] = "symunet",
     weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="Weights file (.safetensors or .pth).")] = None,
     variant: Annotated[Optional[str], typer.Option("--variant", help="Model size variant; default: from the weights.")] = None,
     clip: Clip = None,

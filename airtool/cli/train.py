@@ -14,6 +14,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from airtool.cli import complete
 from airtool.cli.common import fail
 
 HELP = """Train a model from a YAML config (a shipped preset name or a file), or resume a run.
@@ -28,7 +29,12 @@ Examples:
   airtool train --config cpu-small
   airtool train --config symunet-aio3 --set data.batch_size=2 --set train.steps=1000
   airtool train --resume runs/cpu-small
-  airtool train export runs/cpu-small --out weights/symunet-s-aio3.safetensors
+  airtool train --config cpu-small --set data.root=/path/to/data
+  airtool train export runs/cpu-small --out my-weights/cpu-small.safetensors
+
+Training data is not shipped: the presets read ../shared/data (relative to the working
+directory; the README's 'Training and benchmark data' lists the folders). Point at yours with
+--set data.root=DIR or AIRTOOL_DATA=DIR.
 """
 
 train_app = typer.Typer(name="train", help=HELP, invoke_without_command=True, rich_markup_mode=None)
@@ -37,7 +43,7 @@ train_app = typer.Typer(name="train", help=HELP, invoke_without_command=True, ri
 @train_app.callback(invoke_without_command=True)
 def train(
     ctx: typer.Context,
-    config: Annotated[Optional[str], typer.Option("--config", "-c", metavar="NAME|FILE", help="Preset name (see --list-configs) or a YAML file.")] = None,
+    config: Annotated[Optional[str], typer.Option("--config", "-c", metavar="NAME|FILE", help="Preset name (see --list-configs) or a YAML file.", autocompletion=complete.preset_names)] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a config key: --set train.optim.lr=1e-4 (repeatable).")] = None,
     resume: Annotated[Optional[str], typer.Option("--resume", metavar="RUN", help="Continue a run (folder, or name under runs/) from its last good checkpoint.")] = None,
     list_configs: Annotated[bool, typer.Option("--list-configs", help="List the shipped presets and exit.")] = False,
@@ -90,7 +96,7 @@ def _done(result: Any, json_out: bool) -> None:
         return
     loss = "n/a" if result.loss is None else f"{result.loss:.5f}"
     line = (f"trained {result.run} to step {result.step} (loss {loss}); "
-            f"export with: airtool train export {result.run} --out weights/NAME.safetensors")
+            f"export with: airtool train export {result.run} --out {Path(result.run).name}.safetensors")
     typer.echo(line, err=True)
     if json_out:
         import json

@@ -22,7 +22,8 @@ All done; outputs that already existed and were skipped count as done.
 Fatal error: model, weights or device.
 .TP
 .B 2
-Usage error: bad options, or a plan that would overwrite an input.
+Usage error: bad options, a plan that would overwrite an input, or existing outputs made by
+another model, weights or options (\fB\-\-overwrite\fR redoes them).
 .TP
 .B 3
 Some inputs failed (one line each on stderr); all other outputs were written.
@@ -32,8 +33,10 @@ Interrupted; finished outputs stay, and running the same command again resumes.
 .SH ENVIRONMENT
 .TP
 .B AIRTOOL_<COMMAND>_<OPTION>
-Default for an option, e.g. AIRTOOL_RESTORE_TILE=256. The command line wins over the
-environment, which wins over the \fB--config\fR file.
+Default for an option, e.g. AIRTOOL_RESTORE_TILE=256 or AIRTOOL_TRAIN_EXPORT_OUT=w.safetensors;
+each option above names its variable. Only options read the environment (not \fB\-\-version\fR
+or the completion options). The command line wins over the environment, which wins over the
+\fB\-\-config\fR file.
 .TP
 .B AIRTOOL_CONFIG
 YAML file of defaults per command (same as \fB--config\fR).
@@ -54,12 +57,16 @@ Honoured by PyTorch.
 .TP
 .I weights/manifest.json
 sha256, training configuration and measured scores of each shipped weights file.
+.TP
+.I OUTPUT/.airtool\-provenance.jsonl
+What made each output of a restore (model, weights sha256, options), so that a re\-run with
+other settings is refused instead of skipping outputs it did not make.
 .SH EXAMPLES
 .nf
 airtool restore photo.jpg clean.jpg
 airtool restore in/ out/ \-r \-\-model symunet
 airtool degrade clean/ noisy/ \-\-noise 25 \-\-seed 0
-cat in.png | airtool restore \- \- \-\-format png > out.png
+cat in.png | airtool restore \- \- > out.png
 .fi
 .SH SEE ALSO
 README.md in the airtool sources.
@@ -84,6 +91,8 @@ def _option(param) -> str:
     lines = [".TP", names, _roff(param.help or "")]
     if param.default not in (None, False, ()) and not getattr(param, "is_flag", False):
         lines.append(f"Default: {_roff(str(param.default))}.")
+    if param.envvar:
+        lines.append(f"Environment: {_roff(param.envvar)}.")
     return "\n".join(lines)
 
 

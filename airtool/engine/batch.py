@@ -36,19 +36,25 @@ class Saved:
 class Stages:
     """What to do per job. ``load`` runs in decoder threads, ``compute`` in the caller's thread,
     ``save`` in the writer thread and returns the output path(s) as a string (or ``Saved``); ``is_done`` tells
-    whether a job's output already exists."""
+    whether a job's output already exists; ``describe`` turns compute's result into facts for
+    the file's report (``--json``). Each file's report has the seconds of its own three stages
+    (``decode_s``, ``<compute_name>_s``, ``write_s``: encoding and the atomic write) and their sum
+    as ``seconds``, not the time it waited in the queues."""
 
     load: Callable[[Job], Any]
     compute: Callable[[Job, Any], Any]
     save: Callable[[Job, Any], str | Saved | None]
     is_done: Callable[[Job], bool]
     notes: Callable[[Any], list[str]] = lambda item: []
+    describe: Callable[[Any], dict] = lambda result: {}
+    compute_name: str = "compute"
 
 
 def run_batch(
-    plan: Plan, stages: Stages, reporter: Reporter, *, overwrite: bool = False, dry_run: bool = False, prefetch: int = 2
+    plan: Plan, stages: Stages, reporter: Reporter, *, overwrite: bool = False, dry_run: bool = False,
+    prefetch: int = 2, about: dict | None = None,
 ) -> RunReport:
-    report = RunReport()
+    report = RunReport(about=dict(about or {}))
     start = time.perf_counter()
     todo = _triage(plan, stages, report, overwrite, dry_run)
     reporter.start(len(todo) + len(report.results))
@@ -79,18 +85,18 @@ def _triage(plan: Plan, stages: Stages, report: RunReport, overwrite: bool, dry_
 
 def _pipeline(todo: list[Job], stages: Stages, reporter: Reporter, report: RunReport, prefetch: int) -> None:
     with ThreadPoolExecutor(max(prefetch, 1), "airtool-decode") as decoders, ThreadPoolExecutor(1, "airtool-write") as writer:
-        loads: deque[tuple[Job, Future, float]] = deque()
-        saves: deque[tuple[Job, Future, float, list[str]]] = deque()
+        loads: deque[tuple[Job, Future]] = deque()
+        saves: deque[tuple[Job, Future, dict, dict, list[str]]] = deque()
         pending = iter(todo)
         try:
             _fill(loads, pending, decoders, stages, prefetch + 1)
             while loads:
-                job, future, t0 = loads.popleft()
+                job, future = loads.popleft()
                 _fill(loads, pending, decoders, stages, prefetch + 1)
-                _step(job, future, t0, stages, writer, saves, reporter, report)
+                _step(job, future, stages, writer, saves, reporter, report)
                 _drain(saves, reporter, report, keep=prefetch)
         except KeyboardInterrupt:
-            for _, future, _ in loads:
+            for _, future in loads:
                 future.cancel()
             _drain(saves, reporter, report, keep=0)  # finished work is kept
             raise
@@ -102,36 +108,43 @@ def _fill(loads: deque, pending, decoders: ThreadPoolExecutor, stages: Stages, d
         job = next(pending, None)
         if job is None:
             return
-        loads.append((job, decoders.submit(stages.load, job), time.perf_counter()))
+        loads.append((job, decoders.submit(_timed, stages.load, job)))
 
 
-def _step(job: Job, future: Future, t0: float, stages: Stages, writer, saves: deque, reporter, report) -> None:
+def _timed(fn: Callable, *args: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    return fn(*args), time.perf_counter() - start
+
+
+def _step(job: Job, future: Future, stages: Stages, writer, saves: deque, reporter, report) -> None:
+    times: dict = {}
     try:
-        item = future.result()
+        item, times["decode_s"] = future.result()
         notes = stages.notes(item)
-        result = stages.compute(job, item)
+        result, times[f"{stages.compute_name}_s"] = _timed(stages.compute, job, item)
+        facts = stages.describe(result)
     except InputError as err:
-        _record(FileResult(_name(job.src), _name(job.dst), "failed", err.reason, time.perf_counter() - t0), reporter, report)
+        _record(FileResult(_name(job.src), _name(job.dst), "failed", err.reason, sum(times.values())), reporter, report)
         return
-    saves.append((job, writer.submit(stages.save, job, result), t0, notes))
+    saves.append((job, writer.submit(_timed, stages.save, job, result), facts, times, notes))
 
 
 def _drain(saves: deque, reporter: Reporter, report: RunReport, keep: int) -> None:
     """Report finished writes; wait for the oldest while more than ``keep`` are queued."""
     while saves and (len(saves) > keep or saves[0][1].done()):
-        job, future, t0, notes = saves.popleft()
+        job, future, facts, times, notes = saves.popleft()
         try:
-            written = future.result()
+            written, times["write_s"] = future.result()
+            stage_seconds = {k: round(v, 4) for k, v in times.items()}
+            facts = {**facts, **stage_seconds}
             if isinstance(written, Saved):
-                result = FileResult(_name(job.src), written.path, "done", "", time.perf_counter() - t0,
-                                    notes + written.notes, written.extra)
-            else:
-                result = FileResult(_name(job.src), written, "done", "", time.perf_counter() - t0, notes)
+                notes, facts, written = notes + written.notes, {**facts, **written.extra}, written.path
+            result = FileResult(_name(job.src), written, "done", "", sum(times.values()), notes, facts)
         except InputError as err:
-            result = FileResult(_name(job.src), _name(job.dst), "failed", err.reason, time.perf_counter() - t0)
+            result = FileResult(_name(job.src), _name(job.dst), "failed", err.reason, sum(times.values()))
         except OSError as err:
             reason = f"cannot write output ({err.strerror or err})"
-            result = FileResult(_name(job.src), _name(job.dst), "failed", reason, time.perf_counter() - t0)
+            result = FileResult(_name(job.src), _name(job.dst), "failed", reason, sum(times.values()))
         _record(result, reporter, report)
 
 

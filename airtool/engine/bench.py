@@ -14,10 +14,11 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 from airtool.errors import UsageError
+from airtool.models.spec import check_precision_name, check_threads
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class BenchOptions:
             raise UsageError("--size values must be at least 8 pixels")
         if self.batch_size < 1 or self.repeats < 1 or self.warmup < 0:
             raise UsageError("--batch and --repeats must be >= 1, --warmup >= 0")
+        for precision in self.precisions:
+            check_precision_name(precision)
+        check_threads(self.threads)
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class BenchResult:
     macs_per_image: int  # multiply-accumulates of one forward pass, counted on the meta device
     gflops: float  # 2 * MACs / time: the effective rate, not the hardware's peak
     torch: str
+    cpu: str = ""  # model, cores, vector extensions and torch's kernel set (figures differ several-fold by CPU)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -143,17 +148,42 @@ def count_macs(model, size: int) -> int:
     raise AssertionError("unreachable: the CPU supports every op")
 
 
-def run_bench(options: BenchOptions) -> Iterator[BenchResult]:
-    """Yield one result per (model, precision, size), in that nesting order."""
+Progress = Callable[[int, int, str], None]  # (steps done, steps in all, what runs now)
+
+
+class _Steps:
+    """Counts the bench's steps (per configuration: the MAC count, each warm-up and timed run)."""
+
+    def __init__(self, options: BenchOptions, on_progress: Progress | None) -> None:
+        configs = len(options.models) * len(options.precisions) * len(options.sizes)
+        self.total = configs * (1 + options.warmup + options.repeats)
+        self.done = 0
+        self.on_progress = on_progress or (lambda done, total, label: None)
+
+    def starting(self, label: str) -> None:
+        self.on_progress(self.done, self.total, label)
+
+    def finished(self, label: str) -> None:
+        self.done += 1
+        self.on_progress(self.done, self.total, label)
+
+
+def run_bench(options: BenchOptions, on_progress: Progress | None = None) -> Iterator[BenchResult]:
+    """Yield one result per (model, precision, size), in that nesting order; ``on_progress``
+    hears of every step as it starts and ends, so a long bench is never silent."""
     import torch
+
+    from airtool.engine.cpuinfo import read_cpu, torch_capability
 
     if options.threads:
         torch.set_num_threads(options.threads)
+    cpu = read_cpu().describe(torch_capability())
+    steps = _Steps(options, on_progress)
     for name in options.models:
-        yield from _bench_model(name, options)
+        yield from _bench_model(name, options, cpu, steps)
 
 
-def _bench_model(name: str, options: BenchOptions) -> Iterator[BenchResult]:
+def _bench_model(name: str, options: BenchOptions, cpu: str, steps: _Steps) -> Iterator[BenchResult]:
     import torch
 
     from airtool.engine.device import resolve
@@ -161,6 +191,7 @@ def _bench_model(name: str, options: BenchOptions) -> Iterator[BenchResult]:
     from airtool.models import get_spec
 
     spec = get_spec(name)
+    steps.starting(f"{name}: building the model")
     torch.manual_seed(options.seed)
     variant = options.variant or spec.default_variant
     model = spec.create(variant).eval()
@@ -172,11 +203,16 @@ def _bench_model(name: str, options: BenchOptions) -> Iterator[BenchResult]:
         runtime = resolve(spec.precision, options.device, precision)
         restorer = Restorer(model, spec, runtime, TileOptions(tile=0), compile=options.compile)
         for size in options.sizes:
+            label = f"{name} {size}px {runtime.precision}"
+            steps.starting(f"{label}: counting MACs")
             macs = count_macs(model, size)
-            yield _time_one(restorer, name, variant, size, macs, options)
+            steps.finished(f"{label}: counted MACs")
+            ran = lambda what, label=label: steps.finished(f"{label}: {what}")  # noqa: E731
+            yield _time_one(restorer, name, variant, size, macs, options, cpu, ran)
 
 
-def _time_one(restorer, name: str, variant: str, size: int, macs: int, options: BenchOptions) -> BenchResult:
+def _time_one(restorer, name: str, variant: str, size: int, macs: int, options: BenchOptions, cpu: str = "",
+              ran: Callable[[str], None] = lambda what: None) -> BenchResult:
     import torch
 
     device = restorer.runtime.device
@@ -187,12 +223,14 @@ def _time_one(restorer, name: str, variant: str, size: int, macs: int, options: 
         torch.cuda.reset_peak_memory_stats(device)
     times = []
     with PeakRSS() as rss, torch.inference_mode():
-        for _ in range(options.warmup):
+        for i in range(options.warmup):
             restorer.forward_batch(batch)
-        for _ in range(options.repeats):
+            ran(f"warm-up {i + 1}/{options.warmup}")
+        for i in range(options.repeats):
             start = time.perf_counter()
             restorer.forward_batch(batch)  # returns a host tensor, so the GPU has finished
             times.append((time.perf_counter() - start) * 1000 / options.batch_size)
+            ran(f"run {i + 1}/{options.repeats} {times[-1]:,.0f} ms")
     ms = statistics.median(times)
     return BenchResult(
         model=name, variant=variant, size=size, batch=options.batch_size, precision=restorer.runtime.precision,
@@ -200,5 +238,59 @@ def _time_one(restorer, name: str, variant: str, size: int, macs: int, options: 
         ms_per_image=round(ms, 2), ms_per_image_min=round(min(times), 2), images_per_second=round(1000 / ms, 3),
         peak_host_mb=round(rss.peak / 2**20, 1),
         peak_device_mb=round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if device.type == "cuda" else None,
-        macs_per_image=macs, gflops=round(2 * macs / ms / 1e6, 1), torch=torch.__version__,
+        macs_per_image=macs, gflops=round(2 * macs / ms / 1e6, 1), torch=torch.__version__, cpu=cpu,
     )
+
+
+# Image sizes whose auto tile ``airtool bench --auto-tile`` shows (a screen grab to a 24 MP photo).
+AUTO_TILE_IMAGES = ((500, 500), (1000, 1500), (2000, 3000), (4000, 6000))
+BENCH_AUTO_TILE_UP_TO = 1024
+
+
+@dataclass(frozen=True)
+class AutoTileResult:
+    model: str
+    precision: str
+    threads: int
+    cpu: str
+    ms: dict[int, float]  # one untiled pass per square side, as measured for the auto tile
+    bytes_per_pixel: float
+    chosen: dict[str, int]  # "HxW" -> the tile --tile auto uses (0 = whole image)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_auto_tile(options: BenchOptions, on_progress: Progress | None = None) -> Iterator[AutoTileResult]:
+    """Measure (again) the timings behind ``--tile auto`` on this CPU for each model and
+    precision, store them where ``restore`` finds them, and say which tile each image size gets."""
+    import torch
+
+    from airtool.engine import autotile
+    from airtool.engine.cpuinfo import read_cpu, torch_capability
+    from airtool.engine.device import resolve
+    from airtool.engine.infer import Restorer, TileOptions
+    from airtool.models import get_spec
+
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    cpu = read_cpu().describe(torch_capability())
+    configs = [(m, p) for m in options.models for p in options.precisions]
+    for i, (name, precision) in enumerate(configs):
+        if on_progress is not None:
+            on_progress(i, len(configs), f"{name} {precision}: timing passes up to {BENCH_AUTO_TILE_UP_TO} px")
+        spec = get_spec(name)
+        torch.manual_seed(options.seed)
+        model = spec.create(options.variant or spec.default_variant).eval()
+        restorer = Restorer(model, spec, resolve(spec.precision, options.device, precision), TileOptions("auto"))
+        # Asked for: no time limit per pass, up to 1024 px (a pass costs 2.5 s for symunet-s, 35 s for
+        # symunet there, on the 2-core EPYC); it still stops once larger passes are slower per pixel.
+        timings = restorer.measure_tiles(BENCH_AUTO_TILE_UP_TO, max_run_s=float("inf"))
+        autotile.store(restorer.timing_key(), timings)
+        restorer.tile_timings = timings
+        chosen = {f"{h}x{w}": restorer.tile_size(h, w) for h, w in AUTO_TILE_IMAGES}
+        yield AutoTileResult(name, restorer.runtime.precision, torch.get_num_threads(), cpu,
+                             {s: round(t * 1000, 1) for s, t in sorted(timings.seconds.items())},
+                             round(timings.bytes_per_pixel, 1), chosen)
+    if on_progress is not None:
+        on_progress(len(configs), len(configs), "done")

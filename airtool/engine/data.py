@@ -82,6 +82,11 @@ def _as_rgb(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pixels[..., :3], dtype=np.float32)
 
 
+DEFAULT_ROOT = "../shared/data"  # the presets' data.root; $AIRTOOL_DATA replaces it when set
+DATA_HINT = ("training data is not shipped (the README's 'Training data' says what the presets expect); "
+             "point at yours with --set data.root=DIR or AIRTOOL_DATA=DIR")
+
+
 class DecodedCache:
     """Training images decoded once per loader process and kept in memory, up to ``limit_mb``.
 
@@ -120,7 +125,7 @@ class DecodedCache:
 
 def list_images(folder: Path) -> list[Path]:
     if not folder.is_dir():
-        raise ConfigError(f"{folder}: data folder not found")
+        raise ConfigError(f"{folder}: data folder not found; {DATA_HINT}")
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
 
 
@@ -251,8 +256,10 @@ class Source:
 
 
 def _resolve(root: str, path: str) -> Path:
+    env = os.environ.get("AIRTOOL_DATA")
+    base = Path(env) if env and root == DEFAULT_ROOT else Path(root)  # an explicit data.root wins
     folder = Path(path)
-    folder = folder if folder.is_absolute() else Path(root) / folder
+    folder = folder if folder.is_absolute() else base / folder
     banned = EVALUATION_SETS.intersection(folder.resolve().parts)
     if banned:
         raise ConfigError(f"{folder}: {sorted(banned)[0]} is an evaluation set; never train on it")

@@ -35,6 +35,7 @@ import numpy as np
 
 from airtool.errors import InputError, UsageError
 from airtool.metrics import METRIC_SPECS, MetricSpec, center_crop_to_multiple, score
+from airtool.models.spec import check_precision_name
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -129,6 +130,7 @@ class EvalOptions:
             raise UsageError("--limit must be at least 1")
         if self.crop_border is not None and self.crop_border < 0:
             raise UsageError("--crop-border must be 0 or more")
+        check_precision_name(self.precision, allow_auto=False)
         parse_task(self.task)
 
 

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from airtool.engine import autotile
+from airtool.engine.degradation import DegradationProbe
 from airtool.engine.device import Runtime
 from airtool.errors import DeviceError
 from airtool.io import tiling
 from airtool.models.spec import ModelSpec
 
-# On the CPU the time per pixel grows with the tile: SymUNet fp32 takes 1.5 s at 256 px, 10.2 s
-# at 512 and 51 s at 1024 (``airtool bench -s 256,512,1024``: activations leave the caches and
-# every large buffer is freshly page-faulted). 256 px tiles, overlap included, are the fastest.
-CPU_AUTO_TILE = 256
+# MPS (not measured yet) keeps the fixed tile the CPU used before it measured its own (autotile).
+MPS_AUTO_TILE = 256
 MIN_TILE = 64
+Progress = Callable[[int, int], None]  # (tiles done, tiles in the image)
 
 
 @dataclass(frozen=True)
@@ -48,32 +51,52 @@ class Restorer:
         self.tiles = tiles
         self.fp32_retries = 0
         self.last_tile = 0
+        self.tile_timings: autotile.TileTimings | None = None  # CPU auto tile: measured once, then cached
+        # Hooks do not survive torch.compile's tracing as plain Python, so no report when compiled.
+        self.probe = None if compile else DegradationProbe(self.model)
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        return self.restore(pixels)[0]
 
     @torch.inference_mode()
-    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+    def restore(self, pixels: np.ndarray, on_tile: Progress | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """The restored pixels and what happened: tile, precision, device, and the model's
+        degradation report where it gives one. ``on_tile(done, total)`` follows the tiles."""
         channels = pixels.shape[2]
         x = torch.from_numpy(np.ascontiguousarray(np.clip(pixels, 0.0, 1.0), dtype=np.float32))
         x = x.permute(2, 0, 1)[None]
         if channels == 1:
             x = x.expand(1, 3, *x.shape[-2:])
-        y = self._run_with_backoff(x)
+        retries = self.fp32_retries
+        if self.probe is not None:
+            self.probe.reset()
+        y = self._run_with_backoff(x, on_tile)
         if channels == 1:  # in float64, so three equal channels average to exactly that value
             y = y.double().mean(dim=1, keepdim=True).float()
-        return y[0].permute(1, 2, 0).clamp_(0, 1).numpy()
+        info: dict[str, Any] = {"tile": self.last_tile, "precision": self.runtime.precision,
+                                "device": str(self.runtime.device)}
+        if self.fp32_retries > retries:
+            info["fp32_retries"] = self.fp32_retries - retries
+        report = self.probe.report() if self.probe is not None else None
+        if report is not None:
+            info["degradation"] = report
+        return y[0].permute(1, 2, 0).clamp_(0, 1).numpy(), info
 
     def tile_size(self, height: int, width: int) -> int:
         tile = self.tiles.tile
         if tile == "auto":
-            tile = self._auto_tile()
+            tile = self._auto_tile(height, width)
         tile = int(tile)
         if tile <= 0 or (tile >= height and tile >= width):
             return 0
         multiple = self.spec.size_multiple
         return max(multiple, tile // multiple * multiple)
 
-    def _auto_tile(self) -> int:
+    def _auto_tile(self, height: int, width: int) -> int:
+        if self.runtime.device.type == "cpu":
+            return self._cpu_auto_tile(height, width)
         if self.runtime.device.type != "cuda":
-            return CPU_AUTO_TILE
+            return MPS_AUTO_TILE
         free, _ = torch.cuda.mem_get_info(self.runtime.device)
         # Assumed budget, not yet measured on a GPU: ~12 kB of activations per pixel in fp32 for the
         # paper-width models, half under bf16/fp16; use 60 % of free memory, as chaiNNer does. An
@@ -82,16 +105,64 @@ class Restorer:
         side = int((0.6 * free / per_pixel / max(self.tiles.batch_size, 1)) ** 0.5)
         return max(MIN_TILE, min(side, 2048))
 
-    def _run_with_backoff(self, x: Tensor) -> Tensor:
+    def _cpu_auto_tile(self, height: int, width: int) -> int:
+        """The tiling measured fastest on this CPU for this model (``airtool.engine.autotile``)."""
+        if max(height, width) <= autotile.CANDIDATES[0] or not any(True for _ in self.model.parameters()):
+            return 0  # nothing to tile, or a model without parameters costs nothing per pixel
+        side = max(height, width)
+        if self.tile_timings is None or not self.tile_timings.covers(side):
+            key = self.timing_key()
+            known = autotile.load(key)
+            self.tile_timings = known if known is not None and known.covers(side) else self.measure_tiles(side, known)
+            if self.tile_timings is not known:
+                autotile.store(key, self.tile_timings)
+        budget = autotile.MEMORY_FRACTION * autotile.available_memory()
+        multiple = self.spec.size_multiple
+        return autotile.choose_tile(self.tile_timings, height, width, self.tiles.overlap, multiple, budget)
+
+    def timing_key(self) -> str:
+        """What the CPU timings depend on: the CPU, torch, threads, the model and its size, precision."""
+        from airtool.engine.cpuinfo import read_cpu, torch_capability
+
+        params = sum(p.numel() for p in self.model.parameters())
+        return (f"{read_cpu().describe(torch_capability())} | torch {torch.__version__}"
+                f" | {torch.get_num_threads()} threads | {self.spec.name} ({params:,} parameters)"
+                f" | {self.runtime.precision}")
+
+    @torch.inference_mode()
+    def measure_tiles(self, up_to: int, known: autotile.TileTimings | None = None,
+                      max_run_s: float = autotile.MAX_RUN_S) -> autotile.TileTimings:
+        """Time whole-tile passes on random pixels (speed does not depend on them)."""
+        from airtool.engine.bench import PeakRSS
+
+        network, self.network = self.network, self.model  # eager: compiling every size would take minutes
+        generator = torch.Generator().manual_seed(0)
+
+        def one_pass(side: int) -> tuple[float, float]:
+            batch = torch.rand(1, 3, side, side, generator=generator)
+            with PeakRSS() as rss:
+                start_rss, start = rss.peak, time.perf_counter()
+                self.forward_batch(batch)
+                seconds = time.perf_counter() - start
+            return seconds, float(max(rss.peak - start_rss, 0))
+
+        try:
+            return autotile.measure(one_pass, self.spec.size_multiple, up_to, known, max_run_s)
+        finally:
+            self.network = network
+
+    def _run_with_backoff(self, x: Tensor, on_tile: Progress | None = None) -> Tensor:
         tile = self.tile_size(*x.shape[-2:])
         context = self.image_context(x)
         while True:
             try:
                 self.last_tile = tile
+                if self.probe is not None:
+                    self.probe.reset()  # an out-of-memory retry starts the report again
                 if context is None:
-                    return tiling.run_tiled(x, self.forward_batch, tile, self.tiles.overlap, self.tiles.batch_size)
+                    return tiling.run_tiled(x, self.forward_batch, tile, self.tiles.overlap, self.tiles.batch_size, on_tile)
                 run = functools.partial(self._forward_tiles, context=context)
-                return tiling.run_tiled(x, run, tile, self.tiles.overlap, self.tiles.batch_size, with_windows=True)
+                return tiling.run_tiled(x, run, tile, self.tiles.overlap, self.tiles.batch_size, on_tile, with_windows=True)
             except (torch.OutOfMemoryError, MemoryError) as err:
                 tile = self._smaller_tile(tile, x.shape[-2:], err)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from airtool.errors import OutputError
@@ -24,8 +24,11 @@ _STEM_BYTES = 100  # of the output's name kept in its temporary name (names are 
 
 
 @contextlib.contextmanager
-def atomic_path(dst: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``dst`` (same extension); on success rename it to ``dst``."""
+def atomic_path(dst: Path, before_rename: Callable[[Path], None] | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``dst`` (same extension); on success rename it to ``dst``.
+
+    ``before_rename(tmp)`` runs once the temporary file is complete and synced, just before the
+    rename (the provenance record of an output is written there)."""
     dst = Path(dst)
     prefix = f"{temp_prefix(dst)}{os.getpid()}-"
     fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=dst.suffix, dir=dst.parent)
@@ -35,6 +38,8 @@ def atomic_path(dst: Path) -> Iterator[Path]:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; outputs get normal permissions
         _fsync_file(tmp)
+        if before_rename is not None:
+            before_rename(tmp)
         os.replace(tmp, dst)
         _fsync_dir(dst.parent)
     except BaseException:
@@ -43,8 +48,8 @@ def atomic_path(dst: Path) -> Iterator[Path]:
         raise
 
 
-def write_bytes(dst: Path, data: bytes) -> None:
-    with atomic_path(dst) as tmp:
+def write_bytes(dst: Path, data: bytes, before_rename: Callable[[Path], None] | None = None) -> None:
+    with atomic_path(dst, before_rename) as tmp:
         tmp.write_bytes(data)
 
 

@@ -278,13 +278,18 @@ def encode_image(pic: Picture, fmt: str, quality: int = 95, label: str = "<outpu
     fmt = fmt.upper()
     if fmt == "GIF":
         fmt = "PNG"
-    if pic.alpha is not None and fmt in ("JPEG", "BMP"):
-        raise OutputError(label, f"{fmt} cannot store the alpha channel; write PNG, TIFF or WebP instead (--format png)")
+    check_encodable(pic, fmt, label)
     if fmt == "TIFF":
         return _encode_tiff(pic)
     if fmt == "PNG" and pic.bit_depth > 8:
         return _encode_png16(pic)
     return _encode_pillow(pic, fmt, quality)
+
+
+def check_encodable(pic: Picture, fmt: str, label: str = "<output>") -> None:
+    """Raise ``OutputError`` when ``fmt`` cannot hold ``pic`` (checked before the costly work)."""
+    if pic.alpha is not None and fmt.upper() in ("JPEG", "BMP"):
+        raise OutputError(label, f"{fmt.upper()} cannot store the alpha channel; write PNG, TIFF or WebP instead (--format png)")
 
 
 def _to_int(arr: np.ndarray, bit_depth: int) -> np.ndarray:

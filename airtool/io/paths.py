@@ -37,7 +37,7 @@ class Job:
     src: Path | None
     dst: Path | None
     rel: str
-    fmt: str
+    fmt: str | None  # None: the input's own format, known once its bytes are read (stdin to stdout)
     kind: str = "image"  # or "video"
 
 
@@ -57,16 +57,25 @@ def is_video(path: Path) -> bool:
     return not path.name.startswith(".") and TMP_MARK not in path.name and is_video_candidate(path)
 
 
-def output_format(src: Path | None, fmt: str | None) -> str:
+def output_format(src: Path | None, fmt: str | None) -> str | None:
     if fmt:
         key = fmt.upper().lstrip(".").replace("JPG", "JPEG").replace("TIFF", "TIF").replace("TIF", "TIFF")
         if key not in SUFFIX_BY_FORMAT or key == "GIF":
             raise UsageError(f"unsupported --format {fmt!r}; use png, jpg, tif, webp or bmp")
         return key
     if src is None:
-        raise UsageError("reading from stdin needs --format (png, jpg, tif or webp)")
+        return None  # stdin: sniffed from the bytes (``format_for``)
     fmt_in = FORMAT_BY_SUFFIX[src.suffix.lower()]
     return "PNG" if fmt_in == "GIF" else fmt_in
+
+
+def format_for(job: Job, decoded: str) -> str:
+    """The format to write ``job`` in: its planned one, else the decoded input's (GIF -> PNG,
+    MPO, a camera JPEG with extra pictures, -> JPEG)."""
+    if job.fmt:
+        return job.fmt
+    fmt = {"GIF": "PNG", "MPO": "JPEG"}.get(decoded, decoded)
+    return fmt if fmt in SUFFIX_BY_FORMAT else "PNG"
 
 
 def output_name(rel: Path, fmt: str, suffix: str) -> Path:
@@ -85,6 +94,10 @@ def plan(
     result = Plan()
     single = len(inputs) == 1 and Path(inputs[0]).is_file()
     out = Path(output) if output != STDIO else None
+    if len(inputs) == 1 and not _exists(Path(inputs[0])):
+        # A lone input that does not exist fails like any missing input (exit 3), whatever the output.
+        result.problems.append((inputs[0], "no such file or folder"))
+        return result
     if out is None and not single:
         raise UsageError("writing to stdout (-) needs exactly one input file")
     if single and is_video(Path(inputs[0])) and Path(inputs[0]).suffix.lower() not in IMAGE_SUFFIXES:
@@ -128,6 +141,10 @@ def _single_video(src: Path, out: Path | None, suffix: str) -> Job:
 
 def video_output_name(rel: Path, suffix: str) -> Path:
     return rel.with_name(rel.stem + suffix + rel.suffix)
+
+
+def _exists(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
 
 
 def _names_file(out: Path) -> bool:

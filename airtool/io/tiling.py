@@ -61,24 +61,38 @@ def batches(windows: list[Window], size: int) -> Iterator[list[Window]]:
 
 
 def run_tiled(
-    image: Tensor, fn: Callable[..., Tensor], tile: int, overlap: int, batch_size: int = 1, with_windows: bool = False
+    image: Tensor, fn: Callable[..., Tensor], tile: int, overlap: int, batch_size: int = 1,
+    progress: Callable[[int, int], None] | None = None, with_windows: bool = False,
 ) -> Tensor:
     """Apply ``fn`` ((B, C, h, w) -> same shape) to ``image`` (1, C, H, W) window by window.
 
     ``fn`` receives host tensors and must return host float tensors; the result is the
-    weighted average of the overlapping window outputs. With ``with_windows`` it is called as
-    ``fn(crops, windows)``, so it knows where each crop lies in the image.
+    weighted average of the overlapping window outputs. ``progress(done, total)`` is called
+    with the number of windows finished after each batch (``(0, n)`` first). With
+    ``with_windows`` ``fn`` is called as ``fn(crops, windows)``, so it knows where each crop lies.
     """
     _, c, height, width = image.shape
     if tile <= 0 or (tile >= height and tile >= width):
-        return fn(image, [(0, 0, height, width)]) if with_windows else fn(image)
+        if progress is not None:
+            progress(0, 1)
+        result = fn(image, [(0, 0, height, width)]) if with_windows else fn(image)
+        if progress is not None:
+            progress(1, 1)
+        return result
     out = torch.zeros((1, c, height, width), dtype=torch.float32)
     norm = torch.zeros((height, width), dtype=torch.float32)
-    for group in batches(grid(height, width, tile, overlap), batch_size):
+    windows = grid(height, width, tile, overlap)
+    done = 0
+    if progress is not None:
+        progress(0, len(windows))
+    for group in batches(windows, batch_size):
         crops = torch.cat([image[..., t : t + h, l : l + w] for t, l, h, w in group])
         results = fn(crops, group) if with_windows else fn(crops)
         for (t, l, h, w), result in zip(group, results):
             weight = window_weight((t, l, h, w), height, width, overlap)
             out[0, :, t : t + h, l : l + w] += result.float() * weight
             norm[t : t + h, l : l + w] += weight
+        done += len(group)
+        if progress is not None:
+            progress(done, len(windows))
     return out.div_(norm)  # in place: one image-sized buffer fewer at peak

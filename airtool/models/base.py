@@ -49,3 +49,11 @@ class RestorationNet(nn.Module):
     def inference_modules(self) -> nn.Module:
         """The part that runs at inference (training-only helpers excluded)."""
         return self
+
+    def degradation_heads(self) -> tuple[list[nn.Module], tuple[str, ...]]:
+        """Modules whose outputs are degradation logits (B, T) for the T task labels given.
+
+        A model that predicts the degradation (DaAIR's routers) returns them, and ``restore``
+        reports per image what they saw (``airtool.engine.degradation``). Default: none.
+        """
+        return [], ()

@@ -86,6 +86,7 @@ from airtool.errors import UsageError
 from airtool.models.base import RestorationNet
 from airtool.models.blocks import GDFN, MDTA, Downsample, LayerNorm2d, Upsample, pad_to_multiple
 from airtool.models.spec import ModelSpec, PrecisionPolicy
+from airtool.tasks import TASKS
 
 
 @dataclass(frozen=True)
@@ -306,6 +307,10 @@ class DaAIR(RestorationNet):
             source = encoder[-1].dale.agnostic
             for block in decoder:
                 yield block.controller, source
+
+    def degradation_heads(self) -> tuple[list[nn.Module], tuple[str, ...]]:
+        """Every block's router (Sec. 3.1): each classifies the degradation into the T tasks."""
+        return [m for m in self.modules() if isinstance(m, Router)], TASKS[: self.cfg.num_tasks]
 
     def _restore(self, inp: Tensor) -> tuple[Tensor, list[Tensor]]:
         h, w = inp.shape[-2:]

@@ -10,6 +10,25 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def check_precision_name(value: str, allow_auto: bool = True) -> None:
+    """A usage error (exit 2) for a precision no model offers, before any work starts."""
+    names = ("auto", *PRECISIONS) if allow_auto else PRECISIONS
+    if value not in names:
+        from airtool.errors import UsageError
+
+        raise UsageError(f"--precision {value!r}: choose one of {', '.join(names)}")
+
+
+def check_threads(threads: int | None) -> None:
+    if threads is not None and threads < 1:
+        from airtool.errors import UsageError
+
+        raise UsageError(f"--threads {threads}: give 1 or more (or leave it out for torch's choice)")
+
+
 @dataclass(frozen=True)
 class PrecisionPolicy:
     """Which reduced precisions are known to be safe for a model, per device type.

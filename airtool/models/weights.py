@@ -8,9 +8,10 @@ shape mismatches are reported by name in one line.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,8 @@ from airtool.errors import WeightsError
 from airtool.io.atomic import atomic_path
 from airtool.models import get_spec
 from airtool.models.spec import ModelSpec
+from airtool.models.weights_info import MANIFEST_NAME, sha256_of
 
-MANIFEST_NAME = "manifest.json"
 # Wrappers used by BasicSR (params / params_ema), Lightning (state_dict) and others.
 _WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model_state_dict", "model", "net")
 
@@ -36,14 +37,6 @@ def weights_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parents[2] / "weights"  # running from a source checkout
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -100,7 +93,12 @@ def _is_state_dict(obj: dict) -> bool:
 
 def load_state_strict(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """Load ``state`` into ``module``; any missing/unexpected key or shape mismatch is one error line."""
-    own = module.state_dict()
+    load_state_check(module.state_dict(), state, source)
+    module.load_state_dict(state, strict=True)
+
+
+def load_state_check(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], source: str) -> None:
+    """Any missing/unexpected key or shape mismatch of ``state`` against ``own`` is one error line."""
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     wrong = [f"{k} {tuple(state[k].shape)}!={tuple(v.shape)}" for k, v in own.items() if k in state and state[k].shape != v.shape]
@@ -113,7 +111,6 @@ def load_state_strict(module: nn.Module, state: dict[str, torch.Tensor], source:
         problems.append(f"wrong shapes: {_few(wrong)}")
     if problems:
         raise WeightsError(f"{source}: weights do not match the model ({'; '.join(problems)})")
-    module.load_state_dict(state, strict=True)
 
 
 def _few(items: list[str], n: int = 4) -> str:
@@ -179,7 +176,7 @@ def load_model(
     else:
         verify_against_manifest(path)
         state, meta = read_state_dict(path)
-        module = spec.create(variant_from_metadata(spec, meta, variant))
+        module = build_for_weights(spec, variant_from_metadata(spec, meta, variant))
         state, foreign = _split(module, state)
         load_state_strict(module.inference_modules(), state, str(path))
     if clip_path is not None:
@@ -200,6 +197,40 @@ def _clip_path(spec: ModelSpec, clip: str | Path | None) -> Path | None:
 def _split(module: nn.Module, state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     split = getattr(module, "split_state_dict", None)
     return split(state) if split is not None else (state, {})
+
+
+def build_for_weights(spec: ModelSpec, variant: str) -> nn.Module:
+    """The model without the random initialisation of its layers, which the strict load that
+    follows overwrites anyway (every parameter and buffer must be in the file). Building took
+    335 -> 58 ms for symunet (22M parameters), 166 -> 44 ms for DaAIR, 14 -> 15 ms for symunet-s
+    (fastest of 5, one thread, the shared 2-core EPYC). Parts outside ``inference_modules()``
+    (training-only helpers, not in the weights) are initialised as always."""
+    rng = torch.random.get_rng_state()
+    with _layers_not_initialised():
+        module = spec.create(variant)
+    if module.inference_modules() is not module:  # NDR-Restore's NDR-Degrad: built as it always was
+        torch.random.set_rng_state(rng)
+        module = spec.create(variant)
+    return module
+
+
+@contextlib.contextmanager
+def _layers_not_initialised() -> Iterator[None]:
+    """``torch.nn.init``'s in-place fills as no-ops while the model is built (main thread only:
+    restore and evaluate build before their worker threads start)."""
+    names = [n for n in dir(nn.init) if n.endswith("_") and not n.startswith("_") and callable(getattr(nn.init, n))]
+    saved = {n: getattr(nn.init, n) for n in names}
+    try:
+        for n in names:
+            setattr(nn.init, n, _unchanged)
+        yield
+    finally:
+        for n, fn in saved.items():
+            setattr(nn.init, n, fn)
+
+
+def _unchanged(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    return tensor
 
 
 def save_weights(

@@ -39,3 +39,30 @@ def test_unknown_model_is_one_line() -> None:
 def test_bad_size_is_a_usage_error() -> None:
     result = runner.invoke(app, ["bench", "-s", "big"])
     assert result.exit_code == 2 and "sizes in pixels" in result.output
+
+
+def test_first_line_names_the_cpu_and_json_rows_carry_it() -> None:
+    from airtool.engine.cpuinfo import read_cpu
+
+    cpu = read_cpu()
+    table = runner.invoke(app, ["bench", "-m", "symunet-s", "-s", "16", *FAST])
+    assert table.exit_code == 0, table.output
+    first = table.stdout.splitlines()[0]
+    assert first.startswith(f"CPU: {cpu.model}") and "torch kernels" in first
+    assert all(flag in first for flag in cpu.vector)
+    rows = runner.invoke(app, ["bench", "-m", "symunet-s", "-s", "16", "--json", *FAST])
+    assert json.loads(rows.stdout.splitlines()[0])["cpu"].startswith(cpu.model)
+
+
+def test_progress_on_a_terminal_reports_each_configuration_as_it_finishes(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1", "TERM": "xterm", "COLUMNS": "120"}
+    args = [sys.executable, "-m", "airtool", "bench", "-m", "symunet-s", "-s", "16,24", "--json", *FAST]
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "symunet-s 16px bf16: " in proc.stderr and "symunet-s 24px bf16: " in proc.stderr
+    quiet = subprocess.run(args, env={**os.environ, "TTY_COMPATIBLE": "0"}, capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 0 and quiet.stderr == ""  # not a terminal: no progress

@@ -28,6 +28,8 @@ from typer.testing import CliRunner
 
 from airtool.cli import app
 from airtool.io.atomic import TMP_MARK
+from airtool.io.provenance import FILE_NAME as PROVENANCE
+from airtool.io.provenance import Provenance
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: child processes import this airtool
 runner = CliRunner()
@@ -155,7 +157,14 @@ def _restore_args(src: Path, out: Path, *extra: str) -> list[str]:
 
 
 def _outputs(out: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file() and TMP_MARK not in p.name}
+    return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*")
+            if p.is_file() and TMP_MARK not in p.name and p.name != PROVENANCE}
+
+
+def _all_recorded(out: Path, clean: dict[str, bytes]) -> bool:
+    """The provenance record names one recipe for every output, as the files are now."""
+    made = Provenance(out).made_by([out / rel for rel in clean])
+    return len(made) == len(clean) and len({recipe.id for recipe in made.values()}) == 1
 
 
 def _temps(out: Path) -> list[str]:
@@ -187,6 +196,7 @@ def _resume(tree: Path, out: Path, clean: dict[str, bytes], already: int) -> Non
     assert (summary["skipped"], summary["done"], summary["failed"]) == (already, N_IMAGES - already, 0)
     assert _outputs(out) == clean
     assert _temps(out) == []
+    assert _all_recorded(out, clean)  # no kill left an output without its record, or with a wrong one
 
 
 def _timed_full_run(zygote, tree, tmp_path, clean) -> tuple[float, float, float]:
@@ -286,6 +296,7 @@ def test_two_runs_at_once_on_one_output_folder_lose_nothing(zygote, tree, clean,
             assert a["done"] == b["done"] == N_IMAGES  # both rewrote every file under the other's feet
         assert _outputs(out) == clean, what
         assert _temps(out) == [], what
+        assert _all_recorded(out, clean), what
 
 
 KILLED_IN_CHECKPOINT = r"""

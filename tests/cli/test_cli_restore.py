@@ -63,6 +63,30 @@ def test_json_records_and_resume(folder, tmp_path, tiny_weights):
     assert json.loads(again.stdout.splitlines()[-1])["done"] == 3
 
 
+def test_rerun_with_another_model_or_options_is_refused_naming_overwrite(folder, tmp_path, tiny_weights):
+    (folder / "corrupt.png").unlink()
+    out = tmp_path / "out"
+    base = ["restore", str(folder), str(out), "-r", "--device", "cpu"]
+    assert runner.invoke(app, [*base, "-m", "identity"]).exit_code == 0
+    before = {p: p.read_bytes() for p in out.rglob("*.png")}
+    for extra in ([], ["--dry-run"]):
+        other = runner.invoke(app, [*base, "-w", str(tiny_weights), *extra])
+        assert other.exit_code == 2, other.output
+        line = other.stderr.strip()
+        assert "\n" not in line and "--overwrite" in line
+        assert "made with model identity, weights none; this run would use model symunet, weights symunet-tiny" in line
+    tile = runner.invoke(app, [*base, "-m", "identity", "--tile", "64"])
+    assert tile.exit_code == 2 and "made with tile auto; this run would use tile 64" in tile.stderr
+    assert {p: p.read_bytes() for p in out.rglob("*.png")} == before  # nothing was touched
+    same = runner.invoke(app, [*base, "-m", "identity", "--json"])  # the same recipe resumes
+    assert same.exit_code == 0 and json.loads(same.stdout.splitlines()[-1])["skipped"] == 3
+    redo = runner.invoke(app, [*base, "-w", str(tiny_weights), "--overwrite", "--json"])
+    assert redo.exit_code == 0 and json.loads(redo.stdout.splitlines()[-1])["done"] == 3
+    resumed = runner.invoke(app, [*base, "-w", str(tiny_weights), "--json"])
+    assert resumed.exit_code == 0 and json.loads(resumed.stdout.splitlines()[-1])["skipped"] == 3
+    assert runner.invoke(app, [*base, "-m", "identity"]).exit_code == 2  # now symunet's outputs are protected
+
+
 def test_dry_run_writes_nothing(folder, tmp_path, tiny_weights):
     out = tmp_path / "out"
     result = runner.invoke(app, ["restore", str(folder), str(out), "--dry-run", "-w", str(tiny_weights)])
@@ -78,6 +102,17 @@ def test_stdin_to_stdout(tmp_path, tiny_weights):
     )
     assert proc.returncode == 0, proc.stderr.decode()
     assert Image.open(io.BytesIO(proc.stdout)).size == (29, 17)
+
+
+@pytest.mark.parametrize(("fmt_in", "option", "fmt_out"), [("PNG", [], "PNG"), ("JPEG", [], "JPEG"),
+                                                        ("PNG", ["--format", "webp"], "WEBP")])
+def test_stdin_format_is_sniffed_from_the_bytes(tmp_path, fmt_in, option, fmt_out):
+    buf = io.BytesIO()
+    Image.fromarray((gradient_image(17, 29) * 255).astype(np.uint8)).save(buf, fmt_in)
+    result = runner.invoke(app, ["restore", "-", "-", "-m", "identity", *option], input=buf.getvalue())
+    assert result.exit_code == 0, result.output
+    out = Image.open(io.BytesIO(result.stdout_bytes))
+    assert out.format == fmt_out and out.size == (29, 17)
 
 
 def test_usage_errors_exit_2(tmp_path, tiny_weights):

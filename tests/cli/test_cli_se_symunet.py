@@ -43,7 +43,7 @@ def test_restore_with_clip_from_option_environment_and_config(pictures, tmp_path
     base = ["restore", str(pictures), "-m", "se-symunet", "-w", str(tiny_se_weights), "--tile", "32", "--tile-overlap", "8"]
     result = runner.invoke(app, [*base[:2], str(tmp_path / "o1"), *base[2:], "--clip", str(tiny_clip_dir)])
     assert result.exit_code == 0, result.output
-    assert {p.name for p in (tmp_path / "o1").iterdir()} == {"a.png", "b.png"}
+    assert {p.name for p in (tmp_path / "o1").iterdir() if not p.name.startswith(".")} == {"a.png", "b.png"}
     assert Image.open(tmp_path / "o1" / "b.png").size == (70, 33)
     monkeypatch.setenv("AIRTOOL_CLIP", str(tiny_clip_dir))
     assert runner.invoke(app, [*base[:2], str(tmp_path / "o2"), *base[2:]]).exit_code == 0

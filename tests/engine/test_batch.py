@@ -79,3 +79,33 @@ def test_outputs_get_normal_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(dst.stat().st_mode) == 0o666 & ~mask
+
+
+def test_each_file_reports_the_seconds_of_its_own_stages_not_its_wait_in_the_queue(tmp_path):
+    """Four files whose inference takes 0.2 s each: each reports about 0.2 s, not the time since
+    it was queued (the fourth would show about 0.8 s)."""
+    import time
+
+    src = _inputs(tmp_path, 4)
+
+    def load(job):
+        time.sleep(0.02)
+        return job.src.read_bytes()
+
+    def compute(job, data):
+        time.sleep(0.2)
+        return data
+
+    def save(job, data):
+        time.sleep(0.01)
+        job.dst.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes(job.dst, data)
+        return str(job.dst)
+
+    stages = Stages(load=load, compute=compute, save=save, is_done=lambda job: job.dst.exists(), compute_name="infer")
+    report = run_batch(plan([str(src)], str(tmp_path / "out")), stages, NullReporter(), prefetch=2)
+    assert report.count("done") == 4
+    for result in report.results:
+        stages_s = result.extra["decode_s"] + result.extra["infer_s"] + result.extra["write_s"]
+        assert 0.2 <= result.extra["infer_s"] < 0.35 and result.extra["decode_s"] >= 0.02 and result.extra["write_s"] >= 0.01
+        assert result.seconds == pytest.approx(stages_s, abs=1e-3) and result.seconds < 0.5

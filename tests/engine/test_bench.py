@@ -72,3 +72,20 @@ def test_precision_outside_the_model_policy_is_refused() -> None:
 
     with pytest.raises(DeviceError, match="fp16"):
         list(run_bench(BenchOptions(models=("symunet-s",), sizes=(32,), precisions=("fp16",), device="cpu")))
+
+
+def test_progress_hears_every_step_as_it_happens_and_results_name_the_cpu() -> None:
+    events: list[tuple[int, int, str]] = []
+    options = BenchOptions(models=("symunet-s",), sizes=(16, 24), precisions=("fp32",), device="cpu", warmup=1,
+                           repeats=2, variant="tiny")
+    results = []
+    for result in run_bench(options, lambda done, total, label: events.append((done, total, label))):
+        results.append(result)
+        done_before_next = events[-1][0]
+        assert done_before_next == len(results) * 4  # MAC count, warm-up and two runs, reported before the result
+    assert {total for _, total, _ in events} == {8}
+    finished = [label for (done, _, label), (before, _, _) in zip(events[1:], events) if done == before + 1]
+    assert len(finished) == 8
+    assert finished[:2] == ["symunet-s 16px fp32: counted MACs", "symunet-s 16px fp32: warm-up 1/1"]
+    assert finished[2].startswith("symunet-s 16px fp32: run 1/2") and finished[7].startswith("symunet-s 24px fp32: run 2/2")
+    assert "cores" in results[0].cpu and "torch kernels" in results[0].cpu

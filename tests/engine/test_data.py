@@ -183,3 +183,20 @@ def test_decoded_cache_stops_keeping_images_at_its_limit(tmp_path):
     cache = DecodedCache(limit_mb=1)  # the image needs 1.03 MiB
     assert cache.read(tmp_path / "big.png").shape == (600, 600, 3)
     assert cache.images == {} and cache.used == 0
+
+
+def test_the_presets_data_root_gives_way_to_airtool_data_and_a_missing_folder_says_how_to_point_at_data(
+        tmp_path, monkeypatch):
+    root = make_train_data(tmp_path / "elsewhere")
+    sources = (D.SourceConfig("train/clean", "noise", sigmas=(25.0,)),)
+    monkeypatch.chdir(tmp_path)  # ../shared/data does not exist from here
+    monkeypatch.delenv("AIRTOOL_DATA", raising=False)
+    with pytest.raises(ConfigError) as missing:
+        D.build_sources(D.DataConfig(sources=sources))
+    assert "data folder not found" in str(missing.value)
+    assert "--set data.root=DIR or AIRTOOL_DATA=DIR" in str(missing.value) and "README" in str(missing.value)
+    monkeypatch.setenv("AIRTOOL_DATA", str(root))
+    train, _ = D.build_sources(D.DataConfig(sources=sources))  # the default root: $AIRTOOL_DATA
+    assert len(train[0].files) == 6 and train[0].files[0][0].is_relative_to(root)
+    with pytest.raises(ConfigError, match="nowhere/train/clean: data folder not found"):
+        D.build_sources(D.DataConfig(sources=sources, root=str(tmp_path / "nowhere")))  # an explicit root wins

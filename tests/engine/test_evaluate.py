@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +16,6 @@ from airtool.errors import UsageError
 def _png(path: Path, arr: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr).save(path)
-
-
-def _shared_data() -> Path:
-    root = Path(os.environ.get("AIRTOOL_DATA") or Path(__file__).resolve().parents[2] / "../shared/data")
-    if not (root / "MANIFEST.md").is_file():
-        pytest.skip(f"shared benchmark data not found at {root} (set AIRTOOL_DATA)")
-    return root
 
 
 @pytest.fixture
@@ -151,9 +143,9 @@ def test_missing_data_root_is_a_usage_error(tmp_path: Path):
         E.data_root(tmp_path / "nope")
 
 
-def test_identity_on_real_rain100l_matches_an_independent_psnr():
+def test_identity_on_real_rain100l_matches_an_independent_psnr(shared_data):
     """Three real Rain100L pairs: the input PSNR under the PromptIR protocol (top-left 480x320)."""
-    root = _shared_data()
+    root = shared_data
     report = E.evaluate(E.EvalOptions(model="identity", data=root / "Rain100L", limit=3, device="cpu"))
     assert [r.name for r in report.rows] == ["001", "002", "003"]
     for row in report.rows:

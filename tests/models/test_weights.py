@@ -88,3 +88,44 @@ def test_no_weights_gives_a_clear_message(monkeypatch, tmp_path):
     monkeypatch.setenv("AIRTOOL_WEIGHTS", str(tmp_path))
     with pytest.raises(WeightsError, match="airtool train"):
         load_model("symunet")
+
+
+def test_loading_builds_the_model_from_its_weights_without_random_initialisation(tmp_path, monkeypatch):
+    """Start-up: no time goes into random initialisation that the weights overwrite at once
+    (22M parameters for symunet), and the loaded model is exactly the saved one."""
+    torch.manual_seed(0)
+    model = get_spec("symunet").create("tiny")
+    path = tmp_path / "w.safetensors"
+    save_weights(model, path, model="symunet", variant="tiny", config={}, dtype="bf16")
+    inits = []
+    real = torch.nn.init.kaiming_uniform_
+
+    def spy(*args, **kwargs):
+        inits.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.init, "kaiming_uniform_", spy)
+    get_spec("symunet").create("tiny")
+    assert inits  # building a model normally initialises its convolutions
+    inits.clear()
+    loaded, _ = load_model("symunet", path)
+    assert inits == [] and torch.nn.init.kaiming_uniform_ is spy  # none when weights follow; put back after
+    expected = {k: v.to(torch.bfloat16).float() for k, v in model.state_dict().items()}
+    got = loaded.state_dict()
+    assert got.keys() == expected.keys() and all(torch.equal(got[k], expected[k]) for k in got)
+    assert all(p.dtype == torch.float32 and p.device.type == "cpu" for p in loaded.parameters())
+    reference = get_spec("symunet").create("tiny").eval()
+    reference.load_state_dict(expected)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), reference(x))
+
+
+def test_training_only_parts_keep_their_initialisation():
+    from airtool.models.weights import build_for_weights
+
+    torch.manual_seed(0)
+    expected = get_spec("ndr-restore").create("tiny").state_dict()
+    torch.manual_seed(0)
+    built = build_for_weights(get_spec("ndr-restore"), "tiny").state_dict()  # NDR-Degrad is not in the weights
+    assert all(torch.equal(built[k], v) for k, v in expected.items())

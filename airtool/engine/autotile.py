@@ -1,0 +1,191 @@
+"""``--tile auto`` on the CPU: the tiling measured fastest on this CPU, for this model.
+
+Why measured: on the CPU the time per pixel of a forward pass grows with the image (the
+activations leave the caches), by how much depends on the CPU (caches, vector extensions,
+cores, threads) and on the model. On this project's AVX512-BF16 EPYC, SymUNet fp32 costs
+23 us/pixel at 256 px and 49 us/pixel at 1024 px; symunet-s 1.1 and 3.4 us/pixel. Tiles cost
+their overlap instead (a 500 px image is 9 tiles of 256 px: 2.4x the pixels). A fixed 256 px
+tile was therefore 1.8x slower than no tiling at 500x500 on an AVX2-only EPYC (issue 19), and no
+table by CPU family could say where the crossover lies on a CPU nobody measured.
+
+The rule: the first time a model runs on this CPU (per torch version, thread count and
+precision), time one forward pass at a ladder of square sizes (``CANDIDATES``, smallest first;
+short passes twice, the faster counting), and stop before a pass above ``FALLBACK_TILE``
+predicted to take over ``MAX_RUN_S``, once the time per pixel is ``WORSE_FACTOR`` times the
+best seen, or once the image at hand is covered (larger sizes are measured when a larger image comes). The timings
+are kept in ``$XDG_CACHE_HOME/airtool/tile-timings.json`` (``~/.cache`` by default;
+``airtool bench --auto-tile`` measures again). For each image the whole image is predicted
+from the per-pixel cost curve (interpolated in log-log), and each measured tile size from its
+number of windows (overlap included) times its measured cost; the fastest wins, except that
+the largest tile (or the whole image) within ``NEAR`` of it is taken, since neighbouring sizes
+differ by less than the timing noise of a shared machine. Only what was
+measured is chosen: tiles up to the largest measured size, the whole image up to
+``WHOLE_IMAGE_MARGIN`` times its area and only when its activations (measured per pixel during
+the same passes) fit ``MEMORY_FRACTION`` of the memory available now.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+CANDIDATES = (128, 192, 256, 384, 512, 768, 1024, 1536)
+MAX_RUN_S = 1.5  # no pass above FALLBACK_TILE predicted to take longer is run: measuring stays short
+REPEAT_BELOW_S = 0.75  # passes shorter than this run twice and the faster counts (noise)
+NEAR = 1.10  # a smaller tile must be predicted over 10 % faster than a larger one (or the whole image)
+WORSE_FACTOR = 2.0
+WHOLE_IMAGE_MARGIN = 1.25  # the whole image only up to this many times the largest measured pass
+FALLBACK_TILE = 256  # the fixed CPU tile before measuring: always measured, so never beaten by noise alone
+MEMORY_FRACTION = 0.5
+CACHE_NAME = "tile-timings.json"
+
+
+@dataclass
+class TileTimings:
+    """Seconds of one forward pass per square side, measured on this CPU for one model."""
+
+    seconds: dict[int, float] = field(default_factory=dict)
+    bytes_per_pixel: float = 0.0  # peak activation memory of a whole-image pass, per pixel
+    complete: bool = False  # larger sides were not measured because they are slower per pixel
+
+    def covers(self, side: int) -> bool:
+        return self.complete or (bool(self.seconds) and max(self.seconds) >= side)
+
+    def per_pixel(self, pixels: float) -> float:
+        """Seconds per pixel for a pass over ``pixels`` pixels (log-log interpolation)."""
+        points = sorted((s * s, t / (s * s)) for s, t in self.seconds.items())
+        xs = [math.log(p) for p, _ in points]
+        ys = [math.log(c) for _, c in points]
+        x = math.log(max(pixels, 1.0))
+        if len(points) == 1 or x <= xs[0]:
+            return points[0][1] if x <= xs[0] else points[-1][1]
+        if x >= xs[-1]:  # beyond the largest measured size: the cost per pixel keeps its last growth
+            slope = max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0)
+            return math.exp(ys[-1] + slope * (x - xs[-1]))
+        i = bisect.bisect_right(xs, x)
+        f = (x - xs[i - 1]) / (xs[i] - xs[i - 1])
+        return math.exp(ys[i - 1] + f * (ys[i] - ys[i - 1]))
+
+    def predict(self, height: int, width: int) -> float:
+        return self.per_pixel(height * width) * height * width
+
+
+def choose_tile(timings: TileTimings, height: int, width: int, overlap: int, multiple: int,
+                memory_budget: float) -> int:
+    """The predicted fastest of: the whole image (0), if it fits ``memory_budget`` bytes, and
+    every candidate tile smaller than the image."""
+    from airtool.io.tiling import grid
+
+    if len(timings.seconds) < 2:
+        return 0 if max(height, width) <= FALLBACK_TILE else FALLBACK_TILE
+    largest = max(timings.seconds)
+    options = []
+    fits = timings.bytes_per_pixel * height * width <= memory_budget
+    if fits and height * width <= WHOLE_IMAGE_MARGIN * largest * largest:
+        options.append((timings.predict(height, width), 0))
+    for tile in sorted({c // multiple * multiple for c in CANDIDATES}):
+        if tile <= 2 * overlap or tile >= max(height, width) or tile > largest:
+            continue
+        if timings.bytes_per_pixel * tile * tile > memory_budget:
+            continue
+        windows = len(grid(height, width, tile, overlap))
+        options.append((windows * timings.predict(min(tile, height), min(tile, width)), tile))
+    if not options:  # nothing fits: the smallest tile, and the out-of-memory back-off from there
+        return max(multiple, CANDIDATES[0] // multiple * multiple)
+    best = min(seconds for seconds, _ in options)
+    near = [tile for seconds, tile in options if seconds <= NEAR * best]
+    return 0 if 0 in near else max(near)
+
+
+Forward = Callable[[int], tuple[float, float]]  # side -> (seconds, peak bytes above the start)
+
+
+def measure(forward: Forward, multiple: int, up_to: int, known: TileTimings | None = None,
+            max_run_s: float = MAX_RUN_S) -> TileTimings:
+    """Extend ``known`` with the timings of ``forward(side)`` up to the first candidate side
+    covering ``up_to`` (see the module docstring for when it stops early)."""
+    timings = TileTimings(dict((known or TileTimings()).seconds), (known or TileTimings()).bytes_per_pixel)
+    sides = sorted({max(multiple, c // multiple * multiple) for c in CANDIDATES})
+    warmed = False
+    for side in sides:
+        if side in timings.seconds:
+            if side >= up_to:
+                break
+            continue
+        if side > FALLBACK_TILE and _predicted(timings, side) > max_run_s:
+            timings.complete = True  # too long to measure: larger sides stay unmeasured, never chosen
+            break
+        if not warmed:
+            forward(side)  # first passes pay for kernel selection and allocation: not counted
+            warmed = True
+        runs = [forward(side)]
+        if runs[0][0] < REPEAT_BELOW_S:
+            runs.append(forward(side))
+        timings.seconds[side] = min(seconds for seconds, _ in runs)
+        if side >= max(timings.seconds):  # the largest pass says most about larger images
+            timings.bytes_per_pixel = max(peak for _, peak in runs) / (side * side)
+        best = min(t / (s * s) for s, t in timings.seconds.items())
+        if timings.seconds[side] / (side * side) > WORSE_FACTOR * best:
+            timings.complete = True
+            break
+        if side >= up_to:
+            break
+    else:
+        timings.complete = True
+    return timings
+
+
+def _predicted(timings: TileTimings, side: int) -> float:
+    """A pass at ``side``, extrapolating the per-pixel cost with its last growth."""
+    return timings.per_pixel(side * side) * side * side
+
+
+def available_memory() -> float:
+    """Bytes of memory available now (MemAvailable on Linux), else 4 GiB."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 4.0 * 2**30
+
+
+def cache_path() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "airtool" / CACHE_NAME
+
+
+def load(key: str) -> TileTimings | None:
+    try:
+        entry = json.loads(cache_path().read_text()).get(key)
+        return TileTimings({int(k): float(v) for k, v in entry["seconds"].items()}, float(entry["bytes_per_pixel"]),
+                           bool(entry["complete"]))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def store(key: str, timings: TileTimings) -> None:
+    """Merge one entry into the cache file (atomically; a cache that cannot be written is skipped)."""
+    from airtool.io.atomic import atomic_path
+
+    path = cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            data = json.loads(path.read_text())
+            data = data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            data = {}
+        data[key] = {**asdict(timings), "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    except OSError:
+        pass  # a read-only home: measure again next time
