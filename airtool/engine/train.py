@@ -20,7 +20,6 @@ import contextlib
 import copy
 import json
 import os
-import platform
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -175,7 +174,12 @@ def hardware(device: torch.device, world: int) -> str:
     if device.type == "cuda":
         what = torch.cuda.get_device_name(device)
     else:
-        what = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+        from airtool.engine.cpuinfo import read_cpu
+
+        cpu = read_cpu()
+        family = f" ({cpu.family})" if cpu.family else ""
+        bf16 = ", AVX512-BF16" if "avx512_bf16" in cpu.vector else ""
+        what = f"{cpu.model}{family}{bf16} CPU, {torch.get_num_threads()} threads"
     return f"{world}× {what}, torch {torch.__version__}"
 
 
