@@ -130,7 +130,8 @@ def _restore_stages(restorer: Any, options: RestoreOptions):
 
     def load(job: Job) -> Picture:
         data = sys.stdin.buffer.read() if job.src is None else job.src
-        return read_image(data, str(job.src) if job.src else "<stdin>", options.max_pixels)
+        # native: 8/16-bit pixels stay uint8/uint16; the Restorer converts them window by window
+        return read_image(data, str(job.src) if job.src else "<stdin>", options.max_pixels, native=True)
 
     def compute(job: Job, pic: Picture) -> Picture:
         return pic.with_pixels(restorer(pic.pixels))
@@ -144,16 +145,16 @@ def _output_exists(job: Job) -> bool:
 
 
 def _saver(quality: int):
-    from airtool.io.atomic import write_bytes
+    from airtool.io.atomic import write_stream
+    from airtool.io.image import write_image
 
     def save(job: Job, pic: Picture) -> str:
-        data = encode_image(pic, job.fmt, quality, label=str(job.dst or "-"))
-        if job.dst is None:
-            sys.stdout.buffer.write(data)
+        if job.dst is None:  # encoded whole first, so a failure never leaves half a file on stdout
+            sys.stdout.buffer.write(encode_image(pic, job.fmt, quality, label="-"))
             sys.stdout.buffer.flush()
             return "-"
         job.dst.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes(job.dst, data)
+        write_stream(job.dst, lambda fh: write_image(pic, job.fmt, fh, quality, label=str(job.dst)))
         return str(job.dst)
 
     return save

@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from airtool.errors import OutputError
 
@@ -46,6 +47,14 @@ def atomic_path(dst: Path) -> Iterator[Path]:
 def write_bytes(dst: Path, data: bytes) -> None:
     with atomic_path(dst) as tmp:
         tmp.write_bytes(data)
+
+
+def write_stream(dst: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Atomically write what ``write(fh)`` writes into an open binary file (an encoder that
+    streams, so the encoded file never has to be held in memory as one ``bytes``)."""
+    with atomic_path(dst) as tmp:
+        with open(tmp, "wb") as fh:
+            write(fh)
 
 
 def check_writable(folder: Path) -> None:
