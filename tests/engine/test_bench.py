@@ -72,3 +72,17 @@ def test_precision_outside_the_model_policy_is_refused() -> None:
 
     with pytest.raises(DeviceError, match="fp16"):
         list(run_bench(BenchOptions(models=("symunet-s",), sizes=(32,), precisions=("fp16",), device="cpu")))
+
+
+def test_results_carry_the_fraction_of_the_cpu_peak() -> None:
+    from airtool.engine.cpu_peak import this_cpu
+
+    peak = this_cpu().gflops("fp32", 1)
+    if peak is None:
+        pytest.skip("no CPU clock known on this machine")
+    torch.set_num_threads(1)
+    options = BenchOptions(models=("symunet-s",), sizes=(32,), precisions=("fp32",), device="cpu", warmup=0, repeats=1,
+                           variant="tiny", threads=1)
+    (r,) = run_bench(options)
+    assert r.peak_gflops == pytest.approx(peak, abs=0.1)
+    assert r.fraction_of_peak == pytest.approx(r.gflops / r.peak_gflops, abs=2e-3) and 0 < r.fraction_of_peak < 1
