@@ -89,13 +89,13 @@ def read_image(
 
     ``native``: keep 8/16-bit pixels as uint8/uint16 levels instead of float32 in [0, 1]."""
     label = name or (str(source) if not isinstance(source, bytes) else "<stdin>")
-    data = _read_bytes(source, label)
-    if not data:
+    box = [_read_bytes(source, label)]  # boxed, so _decode can let go of the file's bytes once decoded
+    if not box[0]:
         raise InputError(label, "empty file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _decode(data, label, max_pixels, native)
+            return _decode(box, label, max_pixels, native)
     except InputError:
         raise
     except Exception as err:  # damaged data makes Pillow, pypng and tifffile raise almost anything
@@ -143,11 +143,13 @@ def _check_png_chunks(data: bytes, label: str) -> None:
         pos = end
 
 
-def _decode(data: bytes, label: str, max_pixels: int, native: bool = False) -> Picture:
+def _decode(box: list[bytes], label: str, max_pixels: int, native: bool = False) -> Picture:
+    data = box.pop()
     if data.startswith(_PNG_SIGNATURE):
         _check_png_chunks(data, label)
     try:
-        im = Image.open(io.BytesIO(data), formats=DECODED_FORMATS)
+        stream = io.BytesIO(data)
+        im = Image.open(stream, formats=DECODED_FORMATS)
     except UnidentifiedImageError:
         raise InputError(label, "not a recognised image format") from None
     width, height = im.size
@@ -168,6 +170,8 @@ def _decode(data: bytes, label: str, max_pixels: int, native: bool = False) -> P
         pic = _decode_tiff(data, label, native)
     else:
         im.load()
+        del data  # the decoder has read it: the file's bytes need not outlive this point,
+        stream.close()  # nor the stream over them that Pillow keeps
         pic = _decode_pillow(im, native)
         if im.mode == "CMYK":
             icc = None  # the profile describes CMYK data that no longer exists
@@ -198,10 +202,18 @@ def _decode_pillow(im: Image.Image, native: bool = False) -> Picture:
         return Picture(pixels=np.asarray(im, dtype=np.float32)[..., None].copy(), bit_depth=32)
     elif mode not in ("L", "LA", "RGB", "RGBA"):
         im = im.convert("RGBA" if "A" in mode else "RGB")
-    arr = np.asarray(im)
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    return _split_alpha(arr, 8, native)
+    return _split_alpha(_pillow_array(im), 8, native)
+
+
+def _pillow_array(im: Image.Image) -> np.ndarray:
+    """(H, W, C) uint8 copy of an 8-bit image, a band of rows at a time: ``np.asarray(im)`` goes
+    through ``tobytes()``, which holds the pixels twice more while it joins its pieces."""
+    width, height = im.size
+    out = np.empty((height, width, len(im.getbands())), dtype=np.uint8)
+    for top in range(0, height, 256):
+        band = np.asarray(im.crop((0, top, width, min(top + 256, height))))
+        out[top : top + 256] = band.reshape(band.shape[0], width, -1)
+    return out
 
 
 def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
