@@ -240,7 +240,8 @@ def _restore_stages(restorer: Any, options: RestoreOptions, reporter: Reporter, 
         if job.kind == VIDEO:
             return _probe(job, options)
         data = sys.stdin.buffer.read() if job.src is None else job.src
-        return read_image(data, str(job.src) if job.src else "<stdin>", options.max_pixels)
+        # native: 8/16-bit pixels stay uint8/uint16; the Restorer converts them window by window
+        return read_image(data, str(job.src) if job.src else "<stdin>", options.max_pixels, native=True)
 
     def compute(job: Job, item: Any) -> tuple[Any, dict]:
         if job.kind == VIDEO:
@@ -322,16 +323,17 @@ def _output_exists(job: Job) -> bool:
 
 
 def _saver(quality: int, before_rename: Callable[[Job], Callable[[Path], None] | None] = lambda job: None):
-    from airtool.io.atomic import write_bytes
+    from airtool.io.atomic import write_stream
+    from airtool.io.image import write_image
 
     def save(job: Job, pic: Picture) -> str:
-        data = encode_image(pic, format_for(job, pic.format), quality, label=str(job.dst or "-"))
-        if job.dst is None:
-            sys.stdout.buffer.write(data)
+        fmt = format_for(job, pic.format)
+        if job.dst is None:  # encoded whole first, so a failure never leaves half a file on stdout
+            sys.stdout.buffer.write(encode_image(pic, fmt, quality, label="-"))
             sys.stdout.buffer.flush()
             return "-"
         job.dst.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes(job.dst, data, before_rename(job))
+        write_stream(job.dst, lambda fh: write_image(pic, fmt, fh, quality, label=str(job.dst)), before_rename(job))
         return str(job.dst)
 
     return save

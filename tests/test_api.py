@@ -35,17 +35,29 @@ def test_disk_full_half_way_through_writes_then_a_rerun_completes(tmp_path, monk
     options = RestoreOptions(model="identity", device="cpu")
     restore([str(src)], str(tmp_path / "clean"), options)
     clean = _files(tmp_path / "clean")
-    real_write_bytes = pathlib.Path.write_bytes
+    from airtool.io import atomic
+
+    real_write_stream = atomic.write_stream
     full_for = {"1.png", "3.png", "4.png"}
 
-    def write_bytes(self, data):
-        if self.suffix == ".png" and self.name.split(TMP_MARK)[0].lstrip(".") + ".png" in full_for:
-            with open(self, "wb") as fh:
-                fh.write(data[: len(data) // 2])
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write_bytes(self, data)
+    class _FillsUp:
+        """A file on a disk that fills after the PNG header: the image data hits ENOSPC."""
 
-    monkeypatch.setattr(pathlib.Path, "write_bytes", write_bytes)
+        def __init__(self, fh, room: int = 40):
+            self.fh, self.room = fh, room
+
+        def write(self, data):
+            if self.fh.tell() + len(data) > self.room:
+                self.fh.write(data[: max(self.room - self.fh.tell(), 0)])
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.fh.write(data)
+
+    def write_stream(dst, write, before_rename=None):
+        if dst.name in full_for:
+            return real_write_stream(dst, lambda fh: write(_FillsUp(fh)), before_rename)
+        return real_write_stream(dst, write, before_rename)
+
+    monkeypatch.setattr(atomic, "write_stream", write_stream)
     out = tmp_path / "out"
     report = restore([str(src)], str(out), options)
     assert report.exit_code == 3

@@ -15,9 +15,10 @@ HELP = """Time the inference path of one or more models on random weights.
 
 Warms up, then reports the median of --repeats timed runs per model, precision and size:
 milliseconds and images per second, peak host and GPU memory, and the effective GFLOP/s
-given the model's multiply-accumulates. Comma lists run every combination. The first line
-names the CPU, its vector extensions and torch's kernel set (figures differ several-fold
-between CPUs); on a terminal a progress bar follows every warm-up and timed run.
+given the model's multiply-accumulates, with the fraction of the CPU's peak (from its vector
+extensions, cores and clock). Comma lists run every combination. The first line names the
+CPU, its vector extensions and torch's kernel set (figures differ several-fold between CPUs);
+on a terminal a progress bar follows every warm-up and timed run.
 
 Examples:
 
@@ -140,22 +141,36 @@ def _print_table(results, progress: _Progress) -> None:
     if first is None:
         return
     on_gpu = first.peak_device_mb is not None
-    headers = ["model", "size", "prec", "ms/img", "img/s", "host MB"] + ["GPU MB"] * on_gpu + ["GMAC", "GFLOP/s"]
+    headers = ["model", "size", "prec", "ms/img", "img/s", "host MB"] + ["GPU MB"] * on_gpu + ["GMAC", "GFLOP/s", "% peak"]
     table = Table(*headers, box=box.SIMPLE)
     table.columns[0].no_wrap = True
     for column in table.columns[1:]:
         column.justify = "right"
     compiled = ", torch.compile" if first.compiled else ""
     console.print(f"{first.device}, {first.threads} threads, batch {first.batch}, torch {first.torch}{compiled}, random weights")
+    if not on_gpu:
+        console.print(_peak_line(first.threads))
     for r in itertools.chain([first], results):
         gpu = [f"{r.peak_device_mb:,.0f}"] if on_gpu else []
         table.add_row(
             r.model, str(r.size), r.precision, f"{r.ms_per_image:,.1f}",
             f"{r.images_per_second:,.2f}", f"{r.peak_host_mb:,.0f}", *gpu, f"{r.macs_per_image / 1e9:,.2f}",
-            f"{r.gflops:,.1f}",
+            f"{r.gflops:,.1f}", f"{100 * r.fraction_of_peak:.0f}" if r.fraction_of_peak else "-",
         )
         progress.print(f"{r.model} {r.size}px {r.precision}: {r.ms_per_image:,.1f} ms/img")
     console.print(table)
+
+
+def _peak_line(threads: int) -> str:
+    """What "% peak" divides by: the CPU's peak for these threads (airtool/engine/cpu_peak.py)."""
+    from airtool.engine.cpu_peak import this_cpu
+
+    p = this_cpu()
+    fp32, bf16 = p.gflops("fp32", threads), p.gflops("bf16", threads)
+    if fp32 is None:
+        return f"CPU peak unknown ({p.basis}); % peak not shown"
+    return (f"CPU peak {fp32:,.0f} GFLOP/s fp32, {bf16:,.0f} bf16 ({', '.join(p.extensions) or 'no vector extensions'}: "
+            f"{p.basis}; {min(threads, p.cpu.cores)} cores x {p.cpu.mhz:,.0f} MHz from {p.cpu.mhz_source})")
 
 
 def register(app: typer.Typer) -> None:

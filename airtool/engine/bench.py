@@ -67,6 +67,8 @@ class BenchResult:
     gflops: float  # 2 * MACs / time: the effective rate, not the hardware's peak
     torch: str
     cpu: str = ""  # model, cores, vector extensions and torch's kernel set (figures differ several-fold by CPU)
+    peak_gflops: float | None = None  # the CPU's peak for these threads and precision (engine/cpu_peak.py)
+    fraction_of_peak: float | None = None  # gflops / peak_gflops; None on a GPU or an unknown CPU
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -239,6 +241,7 @@ def _time_one(restorer, name: str, variant: str, size: int, macs: int, options: 
         peak_host_mb=round(rss.peak / 2**20, 1),
         peak_device_mb=round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if device.type == "cuda" else None,
         macs_per_image=macs, gflops=round(2 * macs / ms / 1e6, 1), torch=torch.__version__, cpu=cpu,
+        **_cpu_peak(device, restorer.runtime.precision, torch.get_num_threads(), 2 * macs / ms / 1e6),
     )
 
 
@@ -294,3 +297,12 @@ def run_auto_tile(options: BenchOptions, on_progress: Progress | None = None) ->
                              round(timings.bytes_per_pixel, 1), chosen)
     if on_progress is not None:
         on_progress(len(configs), len(configs), "done")
+
+
+def _cpu_peak(device, precision: str, threads: int, gflops: float) -> dict:
+    if device.type != "cpu":
+        return {}
+    from airtool.engine.cpu_peak import this_cpu
+
+    peak = this_cpu().gflops(precision, threads)
+    return {"peak_gflops": round(peak, 1), "fraction_of_peak": round(gflops / peak, 3)} if peak else {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +34,11 @@ class TileOptions:
 
 
 class Restorer:
-    """Callable: float32 (H, W, C) in [0, 1] -> restored float32 (H, W, C) in [0, 1].
+    """Callable: (H, W, C) pixels -> restored (H, W, C) pixels of the same dtype.
 
+    float32 pixels are in [0, 1]; uint8 and uint16 pixels are levels of 255 and 65535, converted
+    to float window by window and back band by band (exactly as ``read_image`` and
+    ``encode_image`` convert them), so no float copy of the whole picture is made when it is tiled.
     Grey pictures are replicated to RGB for the network and averaged back to one channel.
     """
 
@@ -60,19 +63,27 @@ class Restorer:
 
     @torch.inference_mode()
     def restore(self, pixels: np.ndarray, on_tile: Progress | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-        """The restored pixels and what happened: tile, precision, device, and the model's
-        degradation report where it gives one. ``on_tile(done, total)`` follows the tiles."""
-        channels = pixels.shape[2]
-        x = torch.from_numpy(np.ascontiguousarray(np.clip(pixels, 0.0, 1.0), dtype=np.float32))
-        x = x.permute(2, 0, 1)[None]
-        if channels == 1:
-            x = x.expand(1, 3, *x.shape[-2:])
+        """The restored pixels (same dtype) and what happened: tile, precision, device, and the
+        model's degradation report where it gives one. ``on_tile(done, total)`` follows the tiles
+        (windows), counted as ``tiling.tiled_bands`` finishes them."""
+        levels = _levels(pixels.dtype)
+        height, width, channels = pixels.shape
         retries = self.fp32_retries
         if self.probe is not None:
             self.probe.reset()
-        y = self._run_with_backoff(x, on_tile)
-        if channels == 1:  # in float64, so three equal channels average to exactly that value
-            y = y.double().mean(dim=1, keepdim=True).float()
+        tile = self.tile_size(height, width)
+        context = self.image_context(_window_tensor(pixels, (0, 0, height, width), levels)) if self._has_context() else None
+        out = np.empty(pixels.shape, np.float32 if levels is None else pixels.dtype)
+        while True:
+            try:
+                self.last_tile = tile
+                if self.probe is not None:
+                    self.probe.reset()  # an out-of-memory retry starts the report again
+                for top, band in self._bands(pixels, levels, tile, context, on_tile):
+                    out[top : top + band.shape[1]] = _band_pixels(band, channels, levels)
+                break
+            except (torch.OutOfMemoryError, MemoryError) as err:
+                tile = self._smaller_tile(tile, (height, width), err)
         info: dict[str, Any] = {"tile": self.last_tile, "precision": self.runtime.precision,
                                 "device": str(self.runtime.device)}
         if self.fp32_retries > retries:
@@ -80,7 +91,21 @@ class Restorer:
         report = self.probe.report() if self.probe is not None else None
         if report is not None:
             info["degradation"] = report
-        return y[0].permute(1, 2, 0).clamp_(0, 1).numpy(), info
+        return out, info
+
+    def _bands(
+        self, pixels: np.ndarray, levels: float | None, tile: int, context: Tensor | None, on_tile: Progress | None
+    ) -> Iterator[tiling.Band]:
+        height, width = pixels.shape[:2]
+
+        def crop(win: tiling.Window) -> Tensor:
+            return _window_tensor(pixels, win, levels)
+
+        overlap, batch = self.tiles.overlap, self.tiles.batch_size
+        if context is None:
+            return tiling.tiled_bands(crop, height, width, self.forward_batch, tile, overlap, batch, progress=on_tile)
+        run = functools.partial(self._forward_tiles, context=context)
+        return tiling.tiled_bands(crop, height, width, run, tile, overlap, batch, with_windows=True, progress=on_tile)
 
     def tile_size(self, height: int, width: int) -> int:
         tile = self.tiles.tile
@@ -151,21 +176,6 @@ class Restorer:
         finally:
             self.network = network
 
-    def _run_with_backoff(self, x: Tensor, on_tile: Progress | None = None) -> Tensor:
-        tile = self.tile_size(*x.shape[-2:])
-        context = self.image_context(x)
-        while True:
-            try:
-                self.last_tile = tile
-                if self.probe is not None:
-                    self.probe.reset()  # an out-of-memory retry starts the report again
-                if context is None:
-                    return tiling.run_tiled(x, self.forward_batch, tile, self.tiles.overlap, self.tiles.batch_size, on_tile)
-                run = functools.partial(self._forward_tiles, context=context)
-                return tiling.run_tiled(x, run, tile, self.tiles.overlap, self.tiles.batch_size, on_tile, with_windows=True)
-            except (torch.OutOfMemoryError, MemoryError) as err:
-                tile = self._smaller_tile(tile, x.shape[-2:], err)
-
     def _smaller_tile(self, tile: int, shape: tuple[int, int], err: BaseException) -> int:
         if self.runtime.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -177,6 +187,9 @@ class Restorer:
                 "or PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"
             ) from err
         return smaller
+
+    def _has_context(self) -> bool:
+        return getattr(self.model, "image_context", None) is not None
 
     def image_context(self, image: Tensor) -> Tensor | None:
         """The model's per-picture context (SE-SymUNet: CLIP on the whole picture), computed once and
@@ -224,6 +237,34 @@ class Restorer:
         )
         with autocast:
             return run(inp).float()
+
+
+def _levels(dtype: np.dtype) -> float | None:
+    """The value of white for integer pixels (255, 65535); None for float pixels in [0, 1]."""
+    if np.issubdtype(dtype, np.floating):
+        return None
+    if dtype not in (np.uint8, np.uint16):
+        raise TypeError(f"pixels must be float, uint8 or uint16, not {dtype}")
+    return float(np.iinfo(dtype).max)
+
+
+def _window_tensor(pixels: np.ndarray, win: tiling.Window, levels: float | None) -> Tensor:
+    """One window of (H, W, C) pixels as a (1, 3, h, w) float32 tensor in [0, 1]."""
+    top, left, h, w = win
+    part = pixels[top : top + h, left : left + w]
+    part = part.astype(np.float32) / levels if levels else np.clip(part, 0.0, 1.0, dtype=np.float32)
+    x = torch.from_numpy(np.ascontiguousarray(part)).permute(2, 0, 1)[None]
+    return x.expand(1, 3, h, w) if x.shape[1] == 1 else x
+
+
+def _band_pixels(band: Tensor, channels: int, levels: float | None) -> np.ndarray:
+    """(3, rows, W) float network output -> (rows, W, channels) pixels in the input's terms."""
+    if channels == 1:  # in float64, so three equal channels average to exactly that value
+        band = band.double().mean(dim=0, keepdim=True).float()
+    rows = band.permute(1, 2, 0).clamp_(0, 1).numpy()
+    if levels is None:
+        return rows
+    return np.rint(rows.astype(np.float64) * levels)  # as encode_image rounds; assigned into uint
 
 
 def compile_model(model: nn.Module, runtime: Runtime) -> nn.Module:

@@ -16,6 +16,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from airtool.errors import OutputError
 
@@ -51,6 +52,17 @@ def atomic_path(dst: Path, before_rename: Callable[[Path], None] | None = None) 
 def write_bytes(dst: Path, data: bytes, before_rename: Callable[[Path], None] | None = None) -> None:
     with atomic_path(dst, before_rename) as tmp:
         tmp.write_bytes(data)
+
+
+def write_stream(
+    dst: Path, write: Callable[[BinaryIO], None], before_rename: Callable[[Path], None] | None = None
+) -> None:
+    """Atomically write what ``write(fh)`` writes into an open binary file (an encoder that
+    streams, so the encoded file never has to be held in memory as one ``bytes``).
+    ``before_rename(tmp)`` runs as in ``write_bytes``: after the file is complete, before the rename."""
+    with atomic_path(dst, before_rename) as tmp:
+        with open(tmp, "wb") as fh:
+            write(fh)
 
 
 def check_writable(folder: Path) -> None:

@@ -8,6 +8,9 @@ Rules (stated here once, tested in tests/io/test_image.py):
 - Grey images stay grey (1 channel); the network sees them replicated to RGB.
 - 8-bit stays 8-bit, 16-bit stays 16-bit (16-bit PNG is read with pypng because Pillow reduces
   16-bit RGB to 8 bits; TIFF goes through tifffile), float TIFF stays float32.
+- ``read_image(..., native=True)`` keeps 8/16-bit pixels as uint8/uint16 (a quarter or half of
+  float32's memory); ``encode_image``/``write_image`` take either kind and convert band by band,
+  and PNG is encoded band by band (``png_writer``), so no full-image float or float64 copy is made.
 - Palette images become RGB, or RGBA when they have transparency. CMYK becomes RGB (through its
   ICC profile when it has one). 1-bit becomes 8-bit grey.
 - Animated GIF/PNG/WebP: the first frame only is restored (the result says so).
@@ -30,6 +33,7 @@ import warnings
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -56,7 +60,8 @@ _ORIENTATION_TAG = 0x0112
 class Picture:
     """Decoded pixels plus everything needed to write them back faithfully.
 
-    ``pixels``: float32 (H, W, C) in [0, 1], C = 1 (grey) or 3 (RGB), orientation applied.
+    ``pixels``: float32 (H, W, C) in [0, 1], C = 1 (grey) or 3 (RGB), orientation applied; or,
+    read with ``native=True``, uint8/uint16 levels for 8/16-bit pictures (float32 for 32-bit).
     ``alpha``: (H, W) array in the source's integer or float type, or None.
     ``bit_depth``: 8, 16 or 32 (float).
     """
@@ -77,16 +82,20 @@ class Picture:
         return replace(self, pixels=pixels)
 
 
-def read_image(source: str | Path | bytes, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
-    """Decode a file path or bytes. Any problem raises ``InputError(name, reason)``."""
+def read_image(
+    source: str | Path | bytes, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, native: bool = False
+) -> Picture:
+    """Decode a file path or bytes. Any problem raises ``InputError(name, reason)``.
+
+    ``native``: keep 8/16-bit pixels as uint8/uint16 levels instead of float32 in [0, 1]."""
     label = name or (str(source) if not isinstance(source, bytes) else "<stdin>")
-    data = _read_bytes(source, label)
-    if not data:
+    box = [_read_bytes(source, label)]  # boxed, so _decode can let go of the file's bytes once decoded
+    if not box[0]:
         raise InputError(label, "empty file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _decode(data, label, max_pixels)
+            return _decode(box, label, max_pixels, native)
     except InputError:
         raise
     except Exception as err:  # damaged data makes Pillow, pypng and tifffile raise almost anything
@@ -134,11 +143,13 @@ def _check_png_chunks(data: bytes, label: str) -> None:
         pos = end
 
 
-def _decode(data: bytes, label: str, max_pixels: int) -> Picture:
+def _decode(box: list[bytes], label: str, max_pixels: int, native: bool = False) -> Picture:
+    data = box.pop()
     if data.startswith(_PNG_SIGNATURE):
         _check_png_chunks(data, label)
     try:
-        im = Image.open(io.BytesIO(data), formats=DECODED_FORMATS)
+        stream = io.BytesIO(data)
+        im = Image.open(stream, formats=DECODED_FORMATS)
     except UnidentifiedImageError:
         raise InputError(label, "not a recognised image format") from None
     width, height = im.size
@@ -154,12 +165,14 @@ def _decode(data: bytes, label: str, max_pixels: int) -> Picture:
     exif = im.getexif()
     orientation = int(exif.get(_ORIENTATION_TAG, 1) or 1)
     if fmt == "PNG" and _png_bit_depth(data) == 16:
-        pic = _decode_png16(data)
+        pic = _decode_png16(data, native)
     elif fmt == "TIFF" and _tiff_needs_tifffile(im):
-        pic = _decode_tiff(data, label)
+        pic = _decode_tiff(data, label, native)
     else:
         im.load()
-        pic = _decode_pillow(im)
+        del data  # the decoder has read it: the file's bytes need not outlive this point,
+        stream.close()  # nor the stream over them that Pillow keeps
+        pic = _decode_pillow(im, native)
         if im.mode == "CMYK":
             icc = None  # the profile describes CMYK data that no longer exists
     pic.pixels = _orient(pic.pixels, orientation)
@@ -170,7 +183,7 @@ def _decode(data: bytes, label: str, max_pixels: int) -> Picture:
     return pic
 
 
-def _decode_pillow(im: Image.Image) -> Picture:
+def _decode_pillow(im: Image.Image, native: bool = False) -> Picture:
     mode = im.mode
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
@@ -181,16 +194,26 @@ def _decode_pillow(im: Image.Image) -> Picture:
     elif mode == "CMYK":
         im = _cmyk_to_rgb(im)
     elif mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(im, dtype=np.float64)
-        return Picture(pixels=(np.clip(arr, 0, 65535) / 65535.0).astype(np.float32)[..., None], bit_depth=16)
+        arr = np.clip(np.asarray(im, dtype=np.float64), 0, 65535)
+        if native:
+            return Picture(pixels=arr.astype(np.uint16)[..., None], bit_depth=16)
+        return Picture(pixels=(arr / 65535.0).astype(np.float32)[..., None], bit_depth=16)
     elif mode == "F":
         return Picture(pixels=np.asarray(im, dtype=np.float32)[..., None].copy(), bit_depth=32)
     elif mode not in ("L", "LA", "RGB", "RGBA"):
         im = im.convert("RGBA" if "A" in mode else "RGB")
-    arr = np.asarray(im)
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    return _split_alpha(arr, 8)
+    return _split_alpha(_pillow_array(im), 8, native)
+
+
+def _pillow_array(im: Image.Image) -> np.ndarray:
+    """(H, W, C) uint8 copy of an 8-bit image, a band of rows at a time: ``np.asarray(im)`` goes
+    through ``tobytes()``, which holds the pixels twice more while it joins its pieces."""
+    width, height = im.size
+    out = np.empty((height, width, len(im.getbands())), dtype=np.uint8)
+    for top in range(0, height, 256):
+        band = np.asarray(im.crop((0, top, width, min(top + 256, height))))
+        out[top : top + 256] = band.reshape(band.shape[0], width, -1)
+    return out
 
 
 def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
@@ -206,12 +229,15 @@ def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def _split_alpha(arr: np.ndarray, bit_depth: int) -> Picture:
-    """(H, W, C) integer array -> Picture with colour in [0, 1] and alpha kept as is."""
+def _split_alpha(arr: np.ndarray, bit_depth: int, native: bool = False) -> Picture:
+    """(H, W, C) integer array -> Picture with colour in [0, 1] (or, ``native``, the levels as
+    they are) and alpha kept as is."""
     scale = float((1 << bit_depth) - 1)
     alpha = None
     if arr.shape[2] in (2, 4):
         alpha, arr = arr[..., -1].copy(), arr[..., :-1]
+    if native:
+        return Picture(pixels=np.ascontiguousarray(arr), bit_depth=bit_depth, alpha=alpha)
     return Picture(pixels=(arr.astype(np.float32) / scale), bit_depth=bit_depth, alpha=alpha)
 
 
@@ -219,13 +245,13 @@ def _png_bit_depth(data: bytes) -> int:
     return data[24] if len(data) > 25 and data[12:16] == b"IHDR" else 8
 
 
-def _decode_png16(data: bytes) -> Picture:
+def _decode_png16(data: bytes, native: bool = False) -> Picture:
     import png
 
     width, height, rows, info = png.Reader(bytes=data).asDirect()
     planes = info["planes"]
     arr = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes)
-    return _split_alpha(arr, 16)
+    return _split_alpha(arr, 16, native)
 
 
 def _tiff_needs_tifffile(im: Image.Image) -> bool:
@@ -234,7 +260,7 @@ def _tiff_needs_tifffile(im: Image.Image) -> bool:
     return max(bits) > 8 or im.mode in ("F", "I", "I;16", "I;16B", "I;16L")
 
 
-def _decode_tiff(data: bytes, label: str) -> Picture:
+def _decode_tiff(data: bytes, label: str, native: bool = False) -> Picture:
     import tifffile
 
     arr = tifffile.imread(io.BytesIO(data), key=0)
@@ -247,10 +273,10 @@ def _decode_tiff(data: bytes, label: str) -> Picture:
         colour = arr[..., :-1] if alpha is not None else arr
         return Picture(pixels=colour.astype(np.float32), bit_depth=32, alpha=alpha)
     if arr.dtype == np.uint8:
-        return _split_alpha(arr, 8)
+        return _split_alpha(arr, 8, native)
     if arr.dtype != np.uint16:
         raise InputError(label, f"unsupported TIFF sample type {arr.dtype}")
-    return _split_alpha(arr, 16)
+    return _split_alpha(arr, 16, native)
 
 
 def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
@@ -272,18 +298,41 @@ def _exif_without_orientation(exif: Image.Exif) -> bytes:
 
 # --------------------------------------------------------------------------- writing
 
+_BAND_ROWS = 256  # rows converted at a time, so a conversion never copies the whole image
+
 
 def encode_image(pic: Picture, fmt: str, quality: int = 95, label: str = "<output>") -> bytes:
     """Encode ``pic`` in ``fmt`` at the picture's bit depth where the format allows it."""
+    buf = io.BytesIO()
+    write_image(pic, fmt, buf, quality, label)
+    return buf.getvalue()
+
+
+def write_image(pic: Picture, fmt: str, fh: BinaryIO, quality: int = 95, label: str = "<output>") -> None:
+    """Encode ``pic`` in ``fmt`` into the binary file ``fh``.
+
+    PNG is encoded band by band from the pixels as they are. TIFF (tifffile), JPEG, WebP and
+    BMP (Pillow) need the whole picture as one integer array: it is the pixels themselves when
+    they are already in the output depth without alpha, else one integer copy. Pillow's JPEG
+    encoder takes only a whole image, so it also holds its own copy (4 bytes per pixel).
+    """
     fmt = fmt.upper()
     if fmt == "GIF":
         fmt = "PNG"
     check_encodable(pic, fmt, label)
     if fmt == "TIFF":
-        return _encode_tiff(pic)
-    if fmt == "PNG" and pic.bit_depth > 8:
-        return _encode_png16(pic)
-    return _encode_pillow(pic, fmt, quality)
+        _encode_tiff(pic, fh)
+    elif fmt == "PNG":
+        _encode_png(pic, fh)
+    else:
+        _encode_pillow(pic, fmt, quality, fh)
+
+
+def _unit(arr: np.ndarray) -> np.ndarray:
+    """Float values in [0, 1] of pixels (integer levels are divided as ``read_image`` divides them)."""
+    if np.issubdtype(arr.dtype, np.integer):
+        return arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
+    return arr
 
 
 def check_encodable(pic: Picture, fmt: str, label: str = "<output>") -> None:
@@ -293,32 +342,41 @@ def check_encodable(pic: Picture, fmt: str, label: str = "<output>") -> None:
 
 
 def _to_int(arr: np.ndarray, bit_depth: int) -> np.ndarray:
-    scale = (1 << bit_depth) - 1
+    """Integer levels of ``bit_depth``: unchanged when already so, else converted band by band."""
     dtype = np.uint16 if bit_depth == 16 else np.uint8
-    return np.clip(np.rint(np.asarray(arr, dtype=np.float64) * scale), 0, scale).astype(dtype)
+    if arr.dtype == dtype:
+        return arr
+    scale = (1 << bit_depth) - 1
+    out = np.empty(arr.shape, dtype)
+    for start in range(0, arr.shape[0], _BAND_ROWS):
+        rows = _unit(arr[start : start + _BAND_ROWS])
+        out[start : start + _BAND_ROWS] = np.clip(np.rint(np.asarray(rows, dtype=np.float64) * scale), 0, scale)
+    return out
 
 
-def _alpha_as(alpha: np.ndarray, bit_depth: int) -> np.ndarray:
-    """Alpha in the requested integer depth (unchanged when it already is that depth)."""
-    if alpha.dtype == (np.uint16 if bit_depth == 16 else np.uint8):
-        return alpha
-    if np.issubdtype(alpha.dtype, np.floating):
-        return _to_int(alpha, bit_depth)
-    src_max = 65535.0 if alpha.dtype == np.uint16 else 255.0
-    return _to_int(alpha.astype(np.float64) / src_max, bit_depth)
-
-
-def _stack(pic: Picture, bit_depth: int) -> np.ndarray:
-    colour = _to_int(pic.pixels, bit_depth)
+def _stack(pic: Picture, bit_depth: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Rows ``start:stop`` of colour (+ alpha) as integers of ``bit_depth``."""
+    colour = _to_int(pic.pixels[start:stop], bit_depth)
     if pic.alpha is None:
         return colour
-    return np.concatenate([colour, _alpha_as(pic.alpha, bit_depth)[..., None]], axis=2)
+    alpha = _to_int(pic.alpha[start:stop], bit_depth)
+    return np.concatenate([colour, alpha[..., None]], axis=2)
 
 
-def _encode_pillow(pic: Picture, fmt: str, quality: int) -> bytes:
+def _encode_png(pic: Picture, fh: BinaryIO) -> None:
+    from airtool.io.png_writer import write_png
+
+    bit_depth = 16 if pic.bit_depth > 8 else 8
+    height, width, channels = pic.pixels.shape
+    planes = channels + (pic.alpha is not None)
+    write_png(fh, (width, height), planes, bit_depth, lambda a, b: _stack(pic, bit_depth, a, b), pic.icc, pic.exif)
+
+
+def _encode_pillow(pic: Picture, fmt: str, quality: int, fh: BinaryIO) -> None:
     arr = _stack(pic, 8)
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[arr.shape[2]]
     im = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr, mode)
+    del arr
     options: dict = {}
     if pic.icc:
         options["icc_profile"] = pic.icc
@@ -328,42 +386,14 @@ def _encode_pillow(pic: Picture, fmt: str, quality: int) -> bytes:
         options["quality"] = quality
     if fmt == "JPEG" and quality >= 90:
         options["subsampling"] = 0
-    buf = io.BytesIO()
-    im.save(buf, fmt, **options)
-    return buf.getvalue()
+    im.save(fh, fmt, **options)
 
 
-def _encode_png16(pic: Picture) -> bytes:
-    import png
-
-    arr = _stack(pic, 16)
-    h, w, planes = arr.shape
-    writer = png.Writer(w, h, greyscale=planes <= 2, alpha=planes in (2, 4), bitdepth=16)
-    buf = io.BytesIO()
-    writer.write(buf, arr.reshape(h, w * planes))
-    return _png_add_chunks(buf.getvalue(), pic.icc, pic.exif)
-
-
-def _png_add_chunks(data: bytes, icc: bytes | None, exif: bytes | None) -> bytes:
-    """Insert iCCP and eXIf chunks after IHDR (pypng does not write them)."""
-    extra = b""
-    if icc:
-        extra += _png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc))
-    if exif:
-        extra += _png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif)
-    ihdr_end = 8 + 8 + 13 + 4
-    return data[:ihdr_end] + extra + data[ihdr_end:]
-
-
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
-
-def _encode_tiff(pic: Picture) -> bytes:
+def _encode_tiff(pic: Picture, fh: BinaryIO) -> None:
     import tifffile
 
     if pic.bit_depth == 32:
-        arr = pic.pixels.astype(np.float32)
+        arr = _unit(pic.pixels).astype(np.float32, copy=False)
         if pic.alpha is not None:
             arr = np.concatenate([arr, pic.alpha.astype(np.float32)[..., None]], axis=2)
     else:
@@ -371,8 +401,6 @@ def _encode_tiff(pic: Picture) -> bytes:
     if arr.shape[2] == 1:
         arr = arr[..., 0]
     extratags = [(34675, 7, len(pic.icc), pic.icc, True)] if pic.icc else []
-    buf = io.BytesIO()
     photometric = "minisblack" if arr.ndim == 2 or arr.shape[2] == 2 else "rgb"
     extrasamples = [2] if pic.alpha is not None else None  # 2 = unassociated alpha
-    tifffile.imwrite(buf, arr, photometric=photometric, extrasamples=extrasamples, extratags=extratags, compression="zlib")
-    return buf.getvalue()
+    tifffile.imwrite(fh, arr, photometric=photometric, extrasamples=extrasamples, extratags=extratags, compression="zlib")

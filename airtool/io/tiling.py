@@ -1,7 +1,8 @@
 """Tiling as pure functions: window grids, blend weights and stitching.
 
 Overlapping windows are blended with a raised-cosine ramp over the overlap, so there are no
-seams. The image stays on the host; only windows travel to the device.
+seams. The image stays on the host; only windows travel to the device. The blend is held for
+one band of rows (a window's height) at a time, so its memory does not grow with the image.
 """
 
 from __future__ import annotations
@@ -60,39 +61,113 @@ def batches(windows: list[Window], size: int) -> Iterator[list[Window]]:
         yield windows[i : i + size]
 
 
+Band = tuple[int, Tensor]  # (first row, (C, rows, W) float32 blended rows)
+
+
+class BandBlender:
+    """Blends window outputs into a band of rows and hands rows back as soon as they are final.
+
+    Windows must arrive in ``grid`` order (tops never decrease). When a window starts below the
+    band's first row, every row above it is final: no later window reaches it. So the weighted sum
+    and the weight sum cover only ``band_height`` rows (the window height), never the whole image,
+    and each pixel sees the same additions in the same order as a whole-image blend: the result is
+    bit-for-bit the same.
+    """
+
+    def __init__(self, height: int, width: int, channels: int, band_height: int, overlap: int) -> None:
+        self.height, self.width, self.overlap = height, width, overlap
+        self.top = 0  # image row of the band's first row
+        self.sum = torch.zeros((channels, band_height, width), dtype=torch.float32)
+        self.norm = torch.zeros((band_height, width), dtype=torch.float32)
+
+    def add(self, win: Window, result: Tensor) -> list[Band]:
+        """Add one window's (C, h, w) output; returns the bands this made final (possibly none)."""
+        t, l, h, w = win
+        if t < self.top or h > self.sum.shape[1]:
+            raise ValueError(f"window {win} is out of grid order or taller than the band")
+        done = self._advance(t)
+        weight = window_weight(win, self.height, self.width, self.overlap)
+        rows = slice(t - self.top, t - self.top + h)
+        self.sum[:, rows, l : l + w] += result.float() * weight
+        self.norm[rows, l : l + w] += weight
+        return done
+
+    def finish(self) -> list[Band]:
+        """The rows still in the band (the last ones of the image)."""
+        return self._advance(self.height)
+
+    def _advance(self, new_top: int) -> list[Band]:
+        count = min(new_top, self.height) - self.top
+        if count <= 0:
+            return []
+        band = (self.top, self.sum[:, :count].div(self.norm[:count]))
+        keep = self.sum.shape[1] - count
+        if keep > 0:  # shift the rows still open to the band's start; clear the rest
+            self.sum[:, :keep] = self.sum[:, count:].clone()
+            self.norm[:keep] = self.norm[count:].clone()
+        self.sum[:, max(keep, 0) :].zero_()
+        self.norm[max(keep, 0) :].zero_()
+        self.top += count
+        return [band]
+
+
+def tiled_bands(
+    crop: Callable[[Window], Tensor],
+    height: int,
+    width: int,
+    fn: Callable[..., Tensor],
+    tile: int,
+    overlap: int,
+    batch_size: int = 1,
+    with_windows: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[Band]:
+    """Apply ``fn`` ((B, C, h, w) -> same shape) window by window; yield the blended result as
+    bands of rows, top to bottom, as they become final.
+
+    ``crop(window)`` returns the (1, C, h, w) input of one window, so the whole image need never
+    exist as one float tensor. ``fn`` receives host tensors and must return host float tensors;
+    with ``with_windows`` it is called as ``fn(crops, windows)``, so it knows where each crop lies.
+    ``tile <= 0`` (or a tile covering the image) runs ``fn`` once on the whole image.
+    ``progress(done, total)`` is called with the number of windows finished after each batch
+    (``(0, n)`` first).
+    """
+    report = progress or (lambda done, total: None)
+    if tile <= 0 or (tile >= height and tile >= width):
+        whole = (0, 0, height, width)
+        report(0, 1)
+        out = fn(crop(whole), [whole]) if with_windows else fn(crop(whole))
+        report(1, 1)
+        yield 0, out[0].float()
+        return
+    windows = grid(height, width, tile, overlap)
+    blender: BandBlender | None = None
+    done = 0
+    report(0, len(windows))
+    for group in batches(windows, batch_size):
+        crops = torch.cat([crop(win) for win in group])
+        results = fn(crops, group) if with_windows else fn(crops)
+        if blender is None:
+            blender = BandBlender(height, width, results.shape[1], group[0][2], overlap)
+        finished: list[Band] = []
+        for win, result in zip(group, results):
+            finished.extend(blender.add(win, result))
+        done += len(group)
+        report(done, len(windows))
+        yield from finished
+    yield from blender.finish()
+
+
 def run_tiled(
     image: Tensor, fn: Callable[..., Tensor], tile: int, overlap: int, batch_size: int = 1,
     progress: Callable[[int, int], None] | None = None, with_windows: bool = False,
 ) -> Tensor:
-    """Apply ``fn`` ((B, C, h, w) -> same shape) to ``image`` (1, C, H, W) window by window.
+    """``tiled_bands`` on a whole (1, C, H, W) image, the bands stitched into one (1, C, H, W) tensor."""
+    _, _, height, width = image.shape
 
-    ``fn`` receives host tensors and must return host float tensors; the result is the
-    weighted average of the overlapping window outputs. ``progress(done, total)`` is called
-    with the number of windows finished after each batch (``(0, n)`` first). With
-    ``with_windows`` ``fn`` is called as ``fn(crops, windows)``, so it knows where each crop lies.
-    """
-    _, c, height, width = image.shape
-    if tile <= 0 or (tile >= height and tile >= width):
-        if progress is not None:
-            progress(0, 1)
-        result = fn(image, [(0, 0, height, width)]) if with_windows else fn(image)
-        if progress is not None:
-            progress(1, 1)
-        return result
-    out = torch.zeros((1, c, height, width), dtype=torch.float32)
-    norm = torch.zeros((height, width), dtype=torch.float32)
-    windows = grid(height, width, tile, overlap)
-    done = 0
-    if progress is not None:
-        progress(0, len(windows))
-    for group in batches(windows, batch_size):
-        crops = torch.cat([image[..., t : t + h, l : l + w] for t, l, h, w in group])
-        results = fn(crops, group) if with_windows else fn(crops)
-        for (t, l, h, w), result in zip(group, results):
-            weight = window_weight((t, l, h, w), height, width, overlap)
-            out[0, :, t : t + h, l : l + w] += result.float() * weight
-            norm[t : t + h, l : l + w] += weight
-        done += len(group)
-        if progress is not None:
-            progress(done, len(windows))
-    return out.div_(norm)  # in place: one image-sized buffer fewer at peak
+    def crop(win: Window) -> Tensor:
+        t, l, h, w = win
+        return image[..., t : t + h, l : l + w]
+
+    bands = tiled_bands(crop, height, width, fn, tile, overlap, batch_size, with_windows, progress)
+    return torch.cat([band for _, band in bands], dim=1)[None]

@@ -50,6 +50,7 @@ def test_first_line_names_the_cpu_and_json_rows_carry_it() -> None:
     first = table.stdout.splitlines()[0]
     assert first.startswith(f"CPU: {cpu.model}") and "torch kernels" in first
     assert all(flag in first for flag in cpu.vector)
+    assert "CPU peak" in table.stdout and "% peak" in table.stdout  # the peak line and column too
     rows = runner.invoke(app, ["bench", "-m", "symunet-s", "-s", "16", "--json", *FAST])
     assert json.loads(rows.stdout.splitlines()[0])["cpu"].startswith(cpu.model)
 

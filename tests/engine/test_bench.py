@@ -89,3 +89,17 @@ def test_progress_hears_every_step_as_it_happens_and_results_name_the_cpu() -> N
     assert finished[:2] == ["symunet-s 16px fp32: counted MACs", "symunet-s 16px fp32: warm-up 1/1"]
     assert finished[2].startswith("symunet-s 16px fp32: run 1/2") and finished[7].startswith("symunet-s 24px fp32: run 2/2")
     assert "cores" in results[0].cpu and "torch kernels" in results[0].cpu
+
+
+def test_results_carry_the_fraction_of_the_cpu_peak() -> None:
+    from airtool.engine.cpu_peak import this_cpu
+
+    peak = this_cpu().gflops("fp32", 1)
+    if peak is None:
+        pytest.skip("no CPU clock known on this machine")
+    torch.set_num_threads(1)
+    options = BenchOptions(models=("symunet-s",), sizes=(32,), precisions=("fp32",), device="cpu", warmup=0, repeats=1,
+                           variant="tiny", threads=1)
+    (r,) = run_bench(options)
+    assert r.peak_gflops == pytest.approx(peak, abs=0.1)
+    assert r.fraction_of_peak == pytest.approx(r.gflops / r.peak_gflops, abs=2e-3) and 0 < r.fraction_of_peak < 1

@@ -142,3 +142,19 @@ def test_one_pixel_and_thin_strips_through_a_real_network(shape, tile):
     image = np.random.default_rng(0).random(shape, dtype=np.float32)
     out = restorer(image)
     assert out.shape == shape and np.isfinite(out).all() and 0 <= out.min() and out.max() <= 1
+
+
+@pytest.mark.parametrize("dtype, channels", [(np.uint8, 3), (np.uint16, 3), (np.uint8, 1)])
+def test_integer_pixels_give_what_the_float_path_then_rounding_gives(dtype, channels):
+    """8/16-bit pictures stay in their dtype: windows are converted to float one at a time and
+    bands rounded back, with the same values as a float picture restored then encoded."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1), nn.Sigmoid())
+    levels = np.iinfo(dtype).max
+    pixels = np.random.default_rng(1).integers(0, levels + 1, (150, 90, channels)).astype(dtype)
+    restorer = _restorer(net, tile=64)
+    out = restorer(pixels)
+    expected = restorer(pixels.astype(np.float32) / levels)
+    assert out.dtype == dtype and out.shape == pixels.shape
+    assert np.array_equal(out, np.rint(expected.astype(np.float64) * levels).astype(dtype))
+    assert not np.array_equal(out, pixels)  # the network did something

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from airtool.io.atomic import TMP_MARK, atomic_path, remove_stale_temps, temp_prefix, write_bytes
+from airtool.io.atomic import TMP_MARK, atomic_path, remove_stale_temps, temp_prefix, write_bytes, write_stream
 
 
 def _dead_pid() -> int:
@@ -54,3 +54,21 @@ def test_a_failed_write_leaves_nothing(tmp_path):
             tmp.write_bytes(b"half")
             raise OSError(28, "No space left on device")
     assert os.listdir(tmp_path) == []
+
+
+def test_write_stream_calls_before_rename_with_the_complete_file_before_the_rename(tmp_path):
+    """As ``write_bytes`` does: the hook (provenance) sees the finished temporary file while the
+    destination does not exist yet; a failing hook leaves neither the file nor a temporary."""
+    dst = tmp_path / "out.png"
+    seen: list[tuple[bytes, bool]] = []
+    write_stream(dst, lambda fh: (fh.write(b"abc"), fh.write(b"def")),
+                 lambda tmp: seen.append((tmp.read_bytes(), dst.exists())))
+    assert seen == [(b"abcdef", False)] and dst.read_bytes() == b"abcdef"
+
+    def refuse(tmp):
+        raise OSError("record failed")
+
+    other = tmp_path / "other.png"
+    with pytest.raises(OSError, match="record failed"):
+        write_stream(other, lambda fh: fh.write(b"x"), refuse)
+    assert not other.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
