@@ -64,9 +64,9 @@ def draw(curves: dict[str, list[tuple[int, float]]], title: str) -> Image.Image:
     for step in _ticks(0, x_max):
         x = xy(step, y_lo)[0]
         pen.text((x - 10, box[3] + 6), f"{step:.0f}", fill="black")
-    pen.text((box[0], 8), title, fill="black")
+    pen.text((box[0], 4), title, fill="black")
     pen.text((box[2] - 40, HEIGHT - 16), "step", fill="black")
-    pen.text((4, 8), "PSNR dB", fill="black")
+    pen.text((4, TOP - 12), "dB", fill="black")
     for i, (key, label, colour) in enumerate(s for s in SERIES if s[0] in curves):
         line = [xy(step, value) for step, value in curves[key]]
         if len(line) > 1:
