@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -89,13 +88,9 @@ def score_method(name: str, denoise: Denoiser, pairs: list[tuple[str, np.ndarray
 
 
 def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from airtool.engine.cpuinfo import read_cpu
+
+    return read_cpu().describe()
 
 
 def markdown(rows: list[MethodScore], sigma: float, dataset: str) -> str:

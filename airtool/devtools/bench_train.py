@@ -121,19 +121,9 @@ def run_one(args: argparse.Namespace) -> None:
 
 
 def cpu_line() -> str:
-    import platform
+    from airtool.engine.cpuinfo import read_cpu, torch_capability
 
-    name, flags = platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
-    return f"{name} ({', '.join(f for f in wanted if f in flags) or 'no AVX2'}), {os.cpu_count()} CPUs"
+    return read_cpu().describe(torch_capability())
 
 
 def table(rows: list[dict]) -> str:

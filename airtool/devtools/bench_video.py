@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from airtool.api import RestoreOptions, restore
+from airtool.devtools.bench_folder import timed
 from airtool.io.encode import settings_for
 from airtool.io.video import ffmpeg_exe, probe
 
@@ -42,22 +41,12 @@ def make_clip(ffmpeg: str, path: Path, frames: int, size: str, fps: int = 24) ->
     return path
 
 
+
 def transcode(ffmpeg: str, clip: Path, out: Path) -> None:
     """What airtool's encoder would do, as one ffmpeg process, without the frames leaving it."""
     settings = settings_for(ffmpeg, probe(clip, str(clip)))
     subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-map", "0:a?", "-c:a", "copy",
                     "-fps_mode", "passthrough", "-c:v", settings.encoder, *settings.args, str(out / clip.name)], check=True)
-
-
-def timed(fn, rounds: int, out: Path) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir()
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main() -> None:
