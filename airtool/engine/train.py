@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from airtool.config import load_yaml, to_dict, to_yaml
 from airtool.engine.data import DataConfig, ValConfig, build_train_loader, build_val_samples, describe
 from airtool.engine.losses import LossConfig, total_loss
+from airtool.engine.warm_start import run_summary
 from airtool.errors import ConfigError, WeightsError
 from airtool.models import get_spec
 from airtool.tasks import TASKS
@@ -52,6 +53,7 @@ class ModelConfig:
     name: str
     variant: str | None = None  # None: the model's default variant
     clip: str | None = None  # se-symunet: local CLIP ViT-L/14 folder (default: $AIRTOOL_CLIP)
+    init: str | None = None  # warm start: an exported weights file to begin from (engine/warm_start.py)
 
 
 @dataclass(frozen=True)
@@ -247,6 +249,14 @@ def _attach_clip(model: nn.Module, cfg: ModelConfig) -> None:
         from airtool.models.clip_encoder import load_clip_encoder
 
         model.attach_clip(load_clip_encoder(path))
+
+
+def _warm_start(model: nn.Module, cfg: ModelConfig) -> dict[str, Any] | None:
+    if cfg.init is None:
+        return None
+    from airtool.engine.warm_start import load_init_weights
+
+    return load_init_weights(model, cfg.name, cfg.init)
 
 
 def requested_precision(loop: LoopConfig) -> str:
@@ -507,6 +517,7 @@ class Trainer:
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         seed_everything(cfg.seed)  # identical initial weights on every rank
         self.model = spec.create(cfg.model.variant)
+        self.init_info = _warm_start(self.model, cfg.model)
         _attach_clip(self.model, cfg.model)  # frozen, outside parameters(): not in the optimiser or EMA
         self.model = self.model.to(self.device).train()
         self.model.to(memory_format=self.memory_format)
@@ -533,7 +544,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler else None, "rng": rng_state(),
             "wall_time_s": self.wall, "hardware": self.hardware, "val": self.last_val, "clip": self._clip_info(),
-            "planned_steps": self.planned_steps,
+            "planned_steps": self.planned_steps, "init": self.init_info,
         }
 
     def _clip_info(self) -> str | None:
@@ -549,6 +560,7 @@ class Trainer:
             self.scaler.load_state_dict(ckpt["scaler"])
         set_rng_state(ckpt["rng"])
         self.step, self.wall, self.last_val = int(ckpt["step"]), float(ckpt["wall_time_s"]), ckpt.get("val")
+        self.init_info = ckpt.get("init")  # the start the run was made from, not today's file there
         self.planned_steps = min(int(ckpt.get("planned_steps") or self.cfg.train.steps), self.cfg.train.steps)
 
     def plan_steps(self, steps: int) -> None:
@@ -656,6 +668,9 @@ class Trainer:
                    "precision": self.precision, "channels_last": self.channels_last, "compile": loop.compile,
                    "optimizer_impl": next(iter(optimizer_impl(loop.optim, self.device))),
                    "val_samples": len(samples), **_input_baseline(samples)})
+        if eval_model is not None and self.step == 0 and self.init_info is not None:
+            self.last_val = {"step": 0, **self.validate(samples, eval_model)}  # where the warm start begins
+            self.emit({"event": "val", **self.last_val})
         last_ckpt, stats = None, None
         started, t_step = time.monotonic(), time.monotonic()
         last_ckpt_at, first_step, fit_from = started, self.step, None
@@ -767,18 +782,18 @@ def export_run(
                        config=model_cfg, metadata=meta, dtype=dtype)
     if not manifest:
         return ExportResult(out, sha, int(ckpt["step"]), None)
-    entry = _manifest_entry(cfg, variant, ckpt, run, sha, model_cfg, command, dtype)
+    entry = _manifest_entry(cfg, variant, ckpt, run, sha, model_cfg, command, dtype, out.name)
     update_manifest(out.parent, out.name, entry)
     return ExportResult(out, sha, int(ckpt["step"]), out.parent / "manifest.json")
 
 
 def _manifest_entry(
     cfg: TrainConfig, variant: str, ckpt: dict[str, Any], run: Path, sha: str, model_cfg: dict, command: str,
-    dtype: str = "fp32",
+    dtype: str = "fp32", out_name: str = "",
 ) -> dict:
     commands = (run / "command.txt").read_text().splitlines() if (run / "command.txt").is_file() else []
     val = ckpt.get("val") or {}
-    return {
+    entry = {
         "sha256": sha, "model": cfg.model.name, "variant": variant, "setting": cfg.setting,
         "config": {"model": model_cfg, "train": to_dict(cfg)}, "data": describe(cfg.data),
         "steps": int(ckpt["step"]), "hardware": ckpt.get("hardware", ""), "dtype": dtype,
@@ -786,6 +801,13 @@ def _manifest_entry(
         "command": {"train": commands, "export": command},
         "scores": {"heldout_val": val} if val else {},
     }
+    init = ckpt.get("init")
+    if init:  # a warm start: this run continues the runs behind its starting file
+        entry["init"] = {"file": init["file"], "sha256": init["sha256"], "steps": init.get("steps")}
+        entry["lineage"] = [*init.get("lineage", []), run_summary(entry, Path(out_name).name)]
+        entry["total_steps"] = sum(int(r.get("steps") or 0) for r in entry["lineage"])
+        entry["total_wall_time_s"] = round(sum(float(r.get("wall_time_s") or 0) for r in entry["lineage"]), 1)
+    return entry
 
 
 __all__ = [

@@ -1,0 +1,56 @@
+"""Warm start: begin a training run from an exported weights file instead of a random init.
+
+``model.init: weights/daair-aio3.safetensors`` loads the file strictly into the model's
+``inference_modules()`` (every key, every shape; training-only parts such as DaAIR's router
+loss start as usual). The run then records where it started, so that the exported file's
+manifest entry carries the whole lineage: every earlier run, its steps, data and wall time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from airtool.errors import WeightsError
+
+
+def load_init_weights(model: nn.Module, model_name: str, path: str | Path) -> dict[str, Any]:
+    """Load ``path`` into ``model`` strictly; returns what the run records about its start."""
+    from airtool.models.weights import (load_state_strict, read_manifest, read_state_dict, sha256_of,
+                                        verify_against_manifest)
+
+    path = Path(path)
+    verify_against_manifest(path)
+    state, meta = read_state_dict(path)
+    saved_for = meta.get("airtool_model")
+    if saved_for and saved_for != model_name:
+        raise WeightsError(f"{path}: weights of {saved_for!r}, not of {model_name!r} (model.init)")
+    load_state_strict(model.inference_modules(), state, str(path))
+    entry = read_manifest(path.parent).get("files", {}).get(path.name, {})
+    return {"file": str(path), "sha256": sha256_of(path), "steps": _int(meta.get("airtool_steps")),
+            "lineage": lineage_of(entry, path.name)}
+
+
+def lineage_of(entry: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """The runs behind a manifest entry, oldest first (an entry from before lineages: itself)."""
+    if not entry:
+        return []
+    if entry.get("lineage"):
+        return list(entry["lineage"])
+    return [run_summary(entry, name)]
+
+
+def run_summary(entry: dict[str, Any], name: str) -> dict[str, Any]:
+    """One run of a lineage: the file it produced and how it was trained."""
+    return {"file": name, "sha256": entry.get("sha256"), "steps": entry.get("steps"),
+            "wall_time_s": entry.get("wall_time_s"), "hardware": entry.get("hardware"),
+            "data": entry.get("data"), "command": entry.get("command", {}).get("train")}
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
