@@ -9,8 +9,7 @@ import torch
 
 from airtool.errors import DeviceError
 from airtool.models.spec import PrecisionPolicy
-
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+from airtool.precision import PRECISIONS, dtype_of
 
 
 @dataclass(frozen=True)
@@ -20,7 +19,7 @@ class Runtime:
 
     @property
     def dtype(self) -> torch.dtype:
-        return DTYPES[self.precision]
+        return dtype_of(self.precision)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -63,7 +62,7 @@ def resolve_precision(policy: PrecisionPolicy, device: torch.device, requested: 
         if device.type == "cpu" and choice == "bf16" and not cpu_has_native_bf16():
             return "fp32"
         return choice
-    if requested not in DTYPES:
+    if requested not in PRECISIONS:
         raise DeviceError(f"unknown precision {requested!r}; use auto, fp32, bf16 or fp16")
     allowed = policy.allowed(device.type)
     if requested not in allowed:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from airtool.engine.device import Runtime
 from airtool.errors import DeviceError
 from airtool.io import tiling
 from airtool.models.spec import ModelSpec
+from airtool.precision import autocast
 
 # MPS (not measured yet) keeps the fixed tile the CPU used before it measured its own (autotile).
 MPS_AUTO_TILE = 256
@@ -229,13 +229,7 @@ class Restorer:
         return out.float().cpu()
 
     def _infer(self, inp: Tensor, precision: str, run: Callable[[Tensor], Tensor]) -> Tensor:
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-        autocast = (
-            torch.autocast(device_type=self.runtime.device.type, dtype=dtype)
-            if dtype is not None
-            else contextlib.nullcontext()
-        )
-        with autocast:
+        with autocast(self.runtime.device.type, precision):
             return run(inp).float()
 
 

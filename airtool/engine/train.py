@@ -38,6 +38,7 @@ from airtool.engine.losses import LossConfig, total_loss
 from airtool.engine.warm_start import run_summary
 from airtool.errors import ConfigError, WeightsError
 from airtool.models import get_spec
+from airtool.precision import autocast as precision_autocast
 from airtool.tasks import TASKS
 
 CHECKPOINT_GLOB = "step-*.pt"
@@ -224,11 +225,9 @@ def build_scheduler(cfg: ScheduleConfig, optimizer: torch.optim.Optimizer, steps
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     """bf16 autocast on CPU or GPU, fp16 on GPU only; fp32 (or the old ``none``) = no autocast."""
-    if precision in ("none", "fp32"):
-        return contextlib.nullcontext()
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError(f"train.precision: fp16 needs a CUDA device, not {device.type}; use bf16 or fp32")
-    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+    return precision_autocast(device.type, precision)
 
 
 CLIP_HOW = "set model.clip: PATH in the config or --set model.clip=PATH"

@@ -23,6 +23,7 @@ from airtool.io.atomic import atomic_path
 from airtool.models import get_spec
 from airtool.models.spec import ModelSpec
 from airtool.models.weights_info import MANIFEST_NAME, sha256_of
+from airtool.precision import dtype_of
 
 # Wrappers used by BasicSR (params / params_ema), Lightning (state_dict) and others.
 _WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model_state_dict", "model", "net")
@@ -250,7 +251,7 @@ def save_weights(
     """
     from safetensors.torch import save_file
 
-    store = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+    store = dtype_of(dtype)
     meta = {"airtool_model": model, "airtool_variant": variant, "airtool_config": json.dumps(config, sort_keys=True),
             "airtool_dtype": dtype}
     meta.update(metadata or {})
