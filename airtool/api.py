@@ -19,6 +19,7 @@ from airtool.errors import UsageError
 from airtool.io.image import DEFAULT_MAX_PIXELS, Picture, check_encodable, encode_image, read_image
 from airtool.io.paths import VIDEO, Job, Plan, format_for, plan
 from airtool.io.provenance import Provenance, Recipe
+from airtool.models import DEFAULT_MODEL
 from airtool.models.spec import check_precision_name, check_threads
 from airtool.models.weights_info import sha256_of
 from airtool.report import NullReporter, Reporter, RunReport
@@ -52,7 +53,7 @@ class BatchOptions:
 
 @dataclass(frozen=True)
 class RestoreOptions(BatchOptions):
-    model: str = "symunet"
+    model: str = DEFAULT_MODEL
     weights: str | None = None
     variant: str | None = None
     clip: str | None = None  # se-symunet's CLIP encoder folder (default: $AIRTOOL_CLIP)
@@ -175,16 +176,14 @@ def build_restorer(options: RestoreOptions) -> Any:
     """Load the model and its weights and wrap them for whole-picture inference."""
     import torch
 
-    from airtool.engine.device import resolve
-    from airtool.engine.infer import Restorer, TileOptions
-    from airtool.models.weights import load_model
+    from airtool.engine.infer import TileOptions
+    from airtool.engine.load import load_restorer
 
     if options.threads:
         torch.set_num_threads(options.threads)
-    model, spec = load_model(options.model, options.weights, options.variant, options.clip)
-    runtime = resolve(spec.precision, options.device, options.precision)
     tiles = TileOptions(options.tile, options.tile_overlap, options.batch_size)
-    return Restorer(model, spec, runtime, tiles, compile=options.compile)
+    return load_restorer(options.model, options.weights, variant=options.variant, device=options.device,
+                         precision=options.precision, clip=options.clip, tiles=tiles, compile=options.compile)
 
 
 def _has_work(work: Plan, overwrite: bool) -> bool:

@@ -10,6 +10,7 @@ import typer
 
 from airtool.cli import complete
 from airtool.cli.common import Clip, Compile, Threads, fail
+from airtool.models import DEFAULT_MODEL
 
 HELP = """Time the inference path of one or more models on random weights.
 
@@ -42,7 +43,7 @@ def _sizes(value: str) -> tuple[int, ...]:
 
 
 def bench(
-    model: Annotated[str, typer.Option("--model", "-m", help="Model name(s), comma-separated.", autocompletion=complete.model_lists)] = "symunet",
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name(s), comma-separated.", autocompletion=complete.model_lists)] = DEFAULT_MODEL,
     size: Annotated[str, typer.Option("--size", "-s", help="Square image side(s) in pixels, comma-separated.")] = "256",
     device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     precision: Annotated[str, typer.Option("--precision", "-p", help="auto, fp32, bf16, fp16; comma-separated.")] = "auto",

@@ -29,6 +29,7 @@ from airtool.cli.common import (
     fail,
     parse_tile,
 )
+from airtool.models import DEFAULT_MODEL
 
 HELP = """Restore images and videos: files, folders (-r mirrors the tree) or - for stdin/stdout.
 
@@ -50,7 +51,7 @@ Examples:
 
 def restore(
     paths: Paths,
-    model: Annotated[str, typer.Option("--model", "-m", help="Model name (see 'airtool models').", autocompletion=complete.model_names)] = "symunet",
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name (see 'airtool models').", autocompletion=complete.model_names)] = DEFAULT_MODEL,
     weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="Weights file (.safetensors or .pth).")] = None,
     variant: Annotated[Optional[str], typer.Option("--variant", help="Model size variant; default: from the weights.")] = None,
     clip: Clip = None,

@@ -22,21 +22,16 @@ import time
 import torch
 
 from airtool.devtools.symunet_reference import ReferenceSymUNet
-from airtool.engine.device import resolve
-from airtool.engine.infer import Restorer, TileOptions
-from airtool.models import get_spec
+from airtool.engine.infer import Restorer
+from airtool.engine.load import load_restorer
 
 
-def build(weights: str | None) -> tuple[torch.nn.Module, torch.nn.Module]:
+def build(weights: str | None) -> tuple[torch.nn.Module, dict[str, Restorer]]:
+    """The reference and airtool's fp32 and default-precision paths, all with the same weights."""
+    fp32 = load_restorer("symunet", weights, device="cpu", precision="fp32", random_seed=None if weights else 0)
     reference = ReferenceSymUNet().eval()
-    if weights:
-        from airtool.models.weights import load_model
-
-        model, _ = load_model("symunet", weights, None)
-        reference.load_state_dict(model.state_dict())
-    model = get_spec("symunet").create().eval()
-    model.load_state_dict(reference.state_dict())
-    return reference, model
+    reference.load_state_dict(fp32.model.state_dict())
+    return reference, {"fp32": fp32, "auto": fp32.with_precision("auto")}
 
 
 def main() -> None:
@@ -49,9 +44,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    reference, model = build(args.weights)
-    spec = get_spec("symunet")
-    fast = {p: Restorer(model, spec, resolve(spec.precision, "cpu", p), TileOptions(tile=0)) for p in ("fp32", "auto")}
+    reference, fast = build(args.weights)
     x = torch.rand(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
     runs = {"reference_fp32": lambda: reference(x), "airtool_fp32": lambda: fast["fp32"].forward_batch(x),
             "airtool_default": lambda: fast["auto"].forward_batch(x)}

@@ -18,12 +18,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 from airtool.errors import UsageError
+from airtool.models import DEFAULT_MODEL
 from airtool.models.spec import check_precision_name, check_threads
 
 
 @dataclass(frozen=True)
 class BenchOptions:
-    models: tuple[str, ...] = ("symunet",)
+    models: tuple[str, ...] = (DEFAULT_MODEL,)
     sizes: tuple[int, ...] = (256,)
     precisions: tuple[str, ...] = ("auto",)
     device: str = "auto"
@@ -186,28 +187,22 @@ def run_bench(options: BenchOptions, on_progress: Progress | None = None) -> Ite
 
 
 def _bench_model(name: str, options: BenchOptions, cpu: str, steps: _Steps) -> Iterator[BenchResult]:
-    import torch
 
-    from airtool.engine.device import resolve
-    from airtool.engine.infer import Restorer, TileOptions
+    from airtool.engine.load import load_restorer
     from airtool.models import get_spec
 
     spec = get_spec(name)
-    steps.starting(f"{name}: building the model")
-    torch.manual_seed(options.seed)
     variant = options.variant or spec.default_variant
-    model = spec.create(variant).eval()
-    if spec.needs_clip:  # random weights, but the real encoder: its cost is part of the model's
-        from airtool.models.clip_encoder import load_clip_encoder, resolve_clip_path
-
-        model.attach_clip(load_clip_encoder(resolve_clip_path(options.clip, spec.name)))
+    steps.starting(f"{name}: building the model")
+    # Random weights (speed does not depend on them), but a CLIP model's real encoder: its cost is the model's.
+    built = load_restorer(name, variant=variant, device=options.device, precision=options.precisions[0],
+                          clip=options.clip, compile=options.compile, random_seed=options.seed)
     for precision in options.precisions:
-        runtime = resolve(spec.precision, options.device, precision)
-        restorer = Restorer(model, spec, runtime, TileOptions(tile=0), compile=options.compile)
+        restorer = built.with_precision(precision)
         for size in options.sizes:
-            label = f"{name} {size}px {runtime.precision}"
+            label = f"{name} {size}px {restorer.runtime.precision}"
             steps.starting(f"{label}: counting MACs")
-            macs = count_macs(model, size)
+            macs = count_macs(restorer.model, size)
             steps.finished(f"{label}: counted MACs")
             ran = lambda what, label=label: steps.finished(f"{label}: {what}")  # noqa: E731
             yield _time_one(restorer, name, variant, size, macs, options, cpu, ran)
@@ -271,9 +266,8 @@ def run_auto_tile(options: BenchOptions, on_progress: Progress | None = None) ->
 
     from airtool.engine import autotile
     from airtool.engine.cpuinfo import read_cpu, torch_capability
-    from airtool.engine.device import resolve
-    from airtool.engine.infer import Restorer, TileOptions
-    from airtool.models import get_spec
+    from airtool.engine.infer import TileOptions
+    from airtool.engine.load import load_restorer
 
     if options.threads:
         torch.set_num_threads(options.threads)
@@ -282,10 +276,8 @@ def run_auto_tile(options: BenchOptions, on_progress: Progress | None = None) ->
     for i, (name, precision) in enumerate(configs):
         if on_progress is not None:
             on_progress(i, len(configs), f"{name} {precision}: timing passes up to {BENCH_AUTO_TILE_UP_TO} px")
-        spec = get_spec(name)
-        torch.manual_seed(options.seed)
-        model = spec.create(options.variant or spec.default_variant).eval()
-        restorer = Restorer(model, spec, resolve(spec.precision, options.device, precision), TileOptions("auto"))
+        restorer = load_restorer(name, variant=options.variant, device=options.device, precision=precision,
+                                 tiles=TileOptions("auto"), random_seed=options.seed)
         # Asked for: no time limit per pass, up to 1024 px (a pass costs 2.5 s for symunet-s, 35 s for
         # symunet there, on the 2-core EPYC); it still stops once larger passes are slower per pixel.
         timings = restorer.measure_tiles(BENCH_AUTO_TILE_UP_TO, max_run_s=float("inf"))

@@ -324,13 +324,10 @@ def load_for_eval(
     clip: str | None = None,
 ) -> LoadedModel:
     """Build a registered model with its weights (strict, safe loading) on ``device``."""
-    from airtool.engine.device import resolve
-    from airtool.engine.infer import Restorer, TileOptions
-    from airtool.models.weights import load_model
+    from airtool.engine.load import load_restorer
 
-    module, spec = load_model(name, weights, variant, clip)
-    runtime = resolve(spec.precision, device, precision)
-    return LoadedModel(Restorer(module, spec, runtime, TileOptions(tile=0)), name)
+    restorer = load_restorer(name, weights, variant=variant, device=device, precision=precision, clip=clip)
+    return LoadedModel(restorer, name)
 
 
 # -- running ---------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from airtool.engine.degradation import DegradationProbe
 from airtool.engine.device import Runtime
 from airtool.errors import DeviceError
 from airtool.io import tiling
+from airtool.models.blocks import pad_to_multiple
 from airtool.models.spec import ModelSpec
 from airtool.precision import autocast
 
@@ -45,6 +46,7 @@ class Restorer:
     def __init__(
         self, model: nn.Module, spec: ModelSpec, runtime: Runtime, tiles: TileOptions = TileOptions(), compile: bool = False
     ) -> None:
+        check_size_multiple(model, spec)
         self.model = model.to(runtime.device).eval()
         if runtime.device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -57,6 +59,15 @@ class Restorer:
         self.tile_timings: autotile.TileTimings | None = None  # CPU auto tile: measured once, then cached
         # Hooks do not survive torch.compile's tracing as plain Python, so no report when compiled.
         self.probe = None if compile else DegradationProbe(self.model)
+
+    def with_precision(self, precision: str) -> Restorer:
+        """The same network and tiling at another precision on the same device (``auto``: the model's policy)."""
+        from airtool.engine.device import resolve
+
+        runtime = resolve(self.spec.precision, str(self.runtime.device), precision)
+        if runtime == self.runtime:
+            return self
+        return Restorer(self.model, self.spec, runtime, self.tiles, compile=self.network is not self.model)
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         return self.restore(pixels)[0]
@@ -221,16 +232,27 @@ class Restorer:
         inp = batch.to(device, non_blocking=True)
         if device.type == "cpu":
             inp = inp.contiguous(memory_format=torch.channels_last)
+        height, width = inp.shape[-2:]
+        inp = pad_to_multiple(inp, self.spec.size_multiple)  # here once, for every model (as spandrel does)
         run = self.network if context is None else functools.partial(self.network, context=context, origins=origins)
         out = self._infer(inp, self.runtime.precision, run)
         if self.runtime.precision != "fp32" and not torch.isfinite(out).all():
             self.fp32_retries += 1
             out = self._infer(inp, "fp32", run)
-        return out.float().cpu()
+        return out[..., :height, :width].float().cpu()
 
     def _infer(self, inp: Tensor, precision: str, run: Callable[[Tensor], Tensor]) -> Tensor:
         with autocast(self.runtime.device.type, precision):
             return run(inp).float()
+
+
+def check_size_multiple(model: nn.Module, spec: ModelSpec) -> None:
+    """The wrapper pads to ``spec.size_multiple``; a module that needs another multiple (its own
+    ``size_multiple``, which its forward pads to when called directly) must divide it."""
+    own = getattr(model, "size_multiple", None)
+    if own is not None and spec.size_multiple % int(own) != 0:
+        raise ValueError(f"{spec.name}: the module needs sizes in multiples of {own}, "
+                         f"but its spec pads to multiples of {spec.size_multiple}")
 
 
 def _levels(dtype: np.dtype) -> float | None:

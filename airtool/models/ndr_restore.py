@@ -39,6 +39,8 @@ from airtool.models.base import RestorationNet
 from airtool.models.blocks import Downsample, TransformerBlock, Upsample, pad_to_multiple
 from airtool.models.spec import ModelSpec, PrecisionPolicy
 
+SIZE_MULTIPLE = 8  # three 2x downsamplings (the authors pad in their data loader)
+
 DegradationFeatures = tuple[Tensor, Tensor, Tensor]
 
 
@@ -212,7 +214,7 @@ class NDRRestorationNet(RestorationNet):
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
-        return self.restore(pad_to_multiple(x, 8))[0][..., :h, :w]
+        return self.restore(pad_to_multiple(x, SIZE_MULTIPLE))[0][..., :h, :w]
 
 
 class DoubleConv(nn.Module):
@@ -325,7 +327,7 @@ class NDRRestore(RestorationNet):
         self.cfg = cfg
         self.restoration_net = NDRRestorationNet(cfg)
         self.degradation_net: NDRDegrad | None = NDRDegrad(cfg) if cfg.with_degrader else None
-        self.size_multiple = 8
+        self.size_multiple = SIZE_MULTIPLE
 
     def forward(self, x: Tensor) -> Tensor:
         return self.restoration_net(x)
@@ -341,8 +343,8 @@ class NDRRestore(RestorationNet):
         if self.degradation_net is None:
             raise UsageError("ndr-restore was built without NDR-Degrad (with_degrader=False); it cannot train")
         h, w = degraded.shape[-2:]
-        restored, degradation = self.restoration_net.restore(pad_to_multiple(degraded, 8))
-        redegraded = self.degradation_net(pad_to_multiple(clean, 8), degradation)[..., :h, :w]
+        restored, degradation = self.restoration_net.restore(pad_to_multiple(degraded, SIZE_MULTIPLE))
+        redegraded = self.degradation_net(pad_to_multiple(clean, SIZE_MULTIPLE), degradation)[..., :h, :w]
         loss = self.cfg.degrade_loss_weight * F.l1_loss(redegraded, degraded)
         return restored[..., :h, :w], {"degrade": loss}
 
@@ -393,7 +395,7 @@ SPEC = ModelSpec(
         ),
     },
     params=27_330_315,
-    size_multiple=8,
+    size_multiple=SIZE_MULTIPLE,
     precision=PrecisionPolicy(
         bf16_max_abs_dev=0.0267,
         note="bf16 deviation measured with python -m airtool.devtools.measure_model: random init (seed 0), 256x256 centre "

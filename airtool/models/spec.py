@@ -6,11 +6,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airtool.precision import PRECISIONS  # re-exported here: the one table of names
+
 if TYPE_CHECKING:
     from torch import nn
-
-
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def check_precision_name(value: str, allow_auto: bool = True) -> None:
@@ -76,7 +75,6 @@ class ModelSpec:
     params: int | None
     size_multiple: int = 8
     precision: PrecisionPolicy = field(default_factory=PrecisionPolicy)
-    tiling: str = "supported"
     weights: Mapping[str, str] = field(default_factory=dict)
     default_weights: str | None = None
     needs_weights: bool = True

@@ -161,18 +161,25 @@ def variant_from_metadata(spec: ModelSpec, meta: dict[str, str], variant: str | 
 
 
 def load_model(
-    name: str, weights: str | Path | None = None, variant: str | None = None, clip: str | Path | None = None
+    name: str, weights: str | Path | None = None, variant: str | None = None, clip: str | Path | None = None,
+    *, random_seed: int | None = None,
 ) -> tuple[nn.Module, ModelSpec]:
     """Build a registered model and load its weights safely and strictly; returns it in eval mode.
 
     Models with ``spec.needs_clip`` also get their frozen CLIP encoder from ``clip`` (or
     ``$AIRTOOL_CLIP``); without one they fail here, before any weights or images are read.
+    ``random_seed`` builds the model with random weights from that seed instead (benchmarks:
+    speed does not depend on the weights); ``weights`` must then be None.
     """
     spec = get_spec(name)
     clip_path = _clip_path(spec, clip)
-    path = resolve_weights(spec, weights)
+    if random_seed is not None and weights is not None:
+        raise ValueError("load_model: give weights or random_seed, not both")
+    path = None if random_seed is not None else resolve_weights(spec, weights)
     foreign: dict[str, torch.Tensor] = {}
     if path is None:
+        if random_seed is not None:
+            torch.manual_seed(random_seed)
         module = spec.create(variant)
     else:
         verify_against_manifest(path)

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import torch
 
+from airtool.devtools.symunet_reference import ReferenceSymUNet
 from airtool.models import get_spec
 from airtool.models.weights import load_model
-from airtool.devtools.symunet_reference import ReferenceSymUNet
 
 
 def test_paper_variant_has_exact_parameter_count():
@@ -20,13 +20,6 @@ def test_key_names_match_the_authors():
                 "encoders.0.3.norm1.body.bias", "decoders.2.3.attn.temperature", "encoders.2.5.attn.qkv_dwconv.weight"):
         assert key in keys
 
-
-def test_odd_sizes_keep_shape():
-    model = get_spec("symunet").create("tiny").eval()
-    for h, w in [(1, 1), (5, 3), (37, 53), (33, 64)]:
-        with torch.no_grad():
-            y = model(torch.rand(1, 3, h, w))
-        assert y.shape == (1, 3, h, w) and torch.isfinite(y).all()
 
 
 def test_authors_checkpoint_loads_and_gives_their_pixels(tmp_path):
