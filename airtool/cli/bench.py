@@ -57,7 +57,8 @@ def bench(
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per configuration on stdout.")] = False,
     auto_tile: Annotated[bool, typer.Option("--auto-tile", help="Measure again, up to 1024 px and without restore's time limit, the timings behind --tile auto on this CPU (kept for restore), and show the tile each image size gets.")] = False,
 ) -> None:
-    from airtool.engine.bench import BenchOptions, run_bench
+    from airtool.api import bench as run_bench
+    from airtool.engine.bench import BenchOptions
     from airtool.errors import AirtoolError
 
     try:
@@ -69,7 +70,7 @@ def bench(
             _auto_tile(options, json_out)
             return
         with _Progress() as progress:
-            results = run_bench(options, progress.update)
+            results = run_bench(options, on_event=progress.update)
             if json_out:
                 for result in results:
                     typer.echo(json.dumps(result.as_dict()))
@@ -97,9 +98,9 @@ class _Progress:
             self.task = self.bar.add_task("bench", total=None)
         return self
 
-    def update(self, done: int, total: int, label: str) -> None:
+    def update(self, event: dict) -> None:
         if self.bar is not None:
-            self.bar.update(self.task, completed=done, total=total, description=label)
+            self.bar.update(self.task, completed=event["done"], total=event["total"], description=event["label"])
 
     def print(self, text: str) -> None:
         if self.bar is not None:
@@ -113,11 +114,11 @@ class _Progress:
 def _auto_tile(options, json_out: bool) -> None:
     from rich.console import Console
 
-    from airtool.engine.bench import run_auto_tile
+    from airtool.api import auto_tile as run_auto_tile
 
     console = Console(soft_wrap=True)
     with _Progress() as progress:
-        for r in run_auto_tile(options, progress.update):
+        for r in run_auto_tile(options, on_event=progress.update):
             if json_out:
                 typer.echo(json.dumps(r.as_dict()))
                 continue

@@ -62,16 +62,18 @@ def evaluate(
         if json_out + csv_out + markdown_out > 1:
             raise UsageError("choose at most one of --json, --csv and --markdown")
         fmt = "json" if json_out else "csv" if csv_out else "markdown" if markdown_out else "table"
-        from airtool.engine.evaluate import EvalOptions, evaluate as run, run_suite
+        from airtool.api import evaluate as run
+        from airtool.engine.evaluate import EvalOptions
 
         opts = EvalOptions(model=model, data=data, weights=weights, variant=variant, clip=clip, task=task, protocol=protocol,
                            crop_border=crop_border, save_images=save_images, limit=limit, device=device, precision=precision,
                            suite=suite, data_root=data_root)
-        with _progress() as on_image:
-            if suite is not None:
-                _print_suite(run_suite(opts, on_image=on_image), fmt)
-            else:
-                _print_report(run(opts, on_image=on_image), fmt)
+        with _progress() as on_event:
+            report = run(opts, on_event=on_event)
+        if suite is not None:
+            _print_suite(report, fmt)
+        else:
+            _print_report(report, fmt)
     except AirtoolError as err:
         fail(err)
 
@@ -91,9 +93,10 @@ class _progress:
         self.task = self.bar.add_task("evaluating", total=None)
         return self.update
 
-    def update(self, done: int, total: int, row: Any) -> None:
+    def update(self, event: dict[str, Any]) -> None:
         assert self.bar is not None
-        self.bar.update(self.task, completed=done, total=total, description=f"{row.name} {row.psnr:.2f} dB")
+        self.bar.update(self.task, completed=event["done"], total=event["total"],
+                        description=f"{event['name']} {event['psnr']:.2f} dB")
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:

@@ -14,21 +14,9 @@ def models(
 ) -> None:
     """List the models airtool can run: exact parameter counts, and for each shipped weights
     file the tasks it was trained on and its measured scores (taken from weights/manifest.json)."""
-    from airtool.models import list_specs
-    from airtool.models.weights import weights_dir
-    from airtool.models.weights_info import describe
+    from airtool.api import models as list_models
 
-    folder = weights_dir()
-    rows = []
-    for spec in list_specs():
-        files = [name for name in spec.weights.values() if (folder / name).is_file()]
-        rows.append({
-            "name": spec.name, "title": spec.title, "params": spec.params, "paper": spec.paper, "code": spec.code,
-            "size_multiple": spec.size_multiple, "precision_cpu": list(spec.precision.allowed("cpu")),
-            "precision_cuda": list(spec.precision.allowed("cuda")), "variants": sorted(spec.variants), "weights": files,
-            "needs_clip": spec.needs_clip,
-            "weights_files": [describe(folder / name).as_dict() for name in files],
-        })
+    rows = list_models()
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
         return

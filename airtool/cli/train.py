@@ -52,14 +52,12 @@ def train(
 ) -> None:
     if ctx.invoked_subcommand is not None:
         return
-    from airtool.errors import AirtoolError, UsageError
+    from airtool.errors import AirtoolError
 
     try:
         if list_configs:
             _list_configs()
             return
-        if (config is None) == (resume is None):
-            raise UsageError("pass --config NAME|FILE to start a run, or --resume RUN to continue one")
         result = _run(config, list(overrides or []), resume, json_out, quiet)
     except AirtoolError as err:
         fail(err)
@@ -67,18 +65,11 @@ def train(
 
 
 def _run(config: str | None, overrides: list[str], resume: str | None, json_out: bool, quiet: bool) -> Any:
-    from airtool.engine import train as engine
+    from airtool.api import train as run_train
 
     command = "airtool " + shlex.join(sys.argv[1:]) if sys.argv else ""
-    if resume is not None:
-        run = engine.resolve_run(resume)
-        cfg = engine.load_run_config(run, overrides)
-    else:
-        assert config is not None
-        cfg = engine.load_train_config(config, overrides)
-        run = None
     with _Reporter(json_out, quiet) as report:
-        return engine.train(cfg, run=run, resume=resume is not None, on_event=report, command=command)
+        return run_train(config, overrides, resume=resume, on_event=report, command=command)
 
 
 def _list_configs() -> None:
@@ -175,17 +166,13 @@ def export(
     dtype: Annotated[str, typer.Option("--dtype", help="Storage type of the weights: bf16, fp16 or fp32.")] = "bf16",
 ) -> None:
     """Write a run's EMA weights (inference part only) as safetensors, plus a manifest entry."""
-    from airtool.errors import AirtoolError, UsageError
+    from airtool.errors import AirtoolError
 
     try:
-        if out.suffix != ".safetensors":
-            raise UsageError(f"--out {out}: the file name must end in .safetensors")
-        from airtool.engine.train import export_run, resolve_run
+        from airtool.api import export as run_export
 
         command = "airtool " + shlex.join(sys.argv[1:]) if sys.argv else ""
-        if dtype not in ("bf16", "fp16", "fp32"):
-            raise UsageError(f"--dtype {dtype!r}: use bf16, fp16 or fp32")
-        result = export_run(resolve_run(run), out, use_ema=not raw, command=command, manifest=not no_manifest, dtype=dtype)
+        result = run_export(run, out, use_ema=not raw, dtype=dtype, manifest=not no_manifest, command=command)
     except AirtoolError as err:
         fail(err)
     typer.echo(f"wrote {result.path} (step {result.step}, sha256 {result.sha256[:16]}…)", err=True)

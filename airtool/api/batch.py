@@ -1,7 +1,8 @@
-"""The Python API behind the CLI. Tests call these functions directly.
+"""``api.restore`` and ``api.degrade``: the batch commands over files, folders, videos and stdin.
 
-Nothing here prints or reads argv: progress goes to the ``Reporter`` passed in, and the
-result is a ``RunReport``. torch is imported only inside the functions that need it.
+Nothing here prints or reads argv: progress goes to the ``Reporter`` passed in (or, with
+``progress=True``, a tqdm bar), and the result is a ``RunReport``. torch is imported only inside
+the functions that need it.
 """
 
 from __future__ import annotations
@@ -86,8 +87,10 @@ def shard(jobs: list[Job]) -> list[Job]:
     return jobs[rank::world] if world > 1 else jobs
 
 
-def restore(inputs: list[str], output: str, options: RestoreOptions = RestoreOptions(), reporter: Reporter | None = None) -> RunReport:
-    """Restore images from files, folders or stdin (``-``) into ``output``.
+def restore(inputs: list[str], output: str, options: RestoreOptions = RestoreOptions(), reporter: Reporter | None = None,
+            progress: bool = False) -> RunReport:
+    """Restore images from files, folders or stdin (``-``) into ``output``; ``progress``: a tqdm
+    bar over the files when no ``reporter`` is given.
 
     An existing output counts as done only if the folder's provenance record says the same
     recipe (model, weights, options) made it; one made by another is refused before any work
@@ -95,7 +98,7 @@ def restore(inputs: list[str], output: str, options: RestoreOptions = RestoreOpt
     """
     from airtool.engine.batch import run_batch
 
-    reporter = reporter or NullReporter()
+    reporter = reporter or _default_reporter(progress, "restoring")
     work = plan(inputs, output, recursive=options.recursive, suffix=options.suffix, fmt=options.format)
     work.jobs = shard(work.jobs)
     _clean_temps(work, output)
@@ -116,6 +119,14 @@ def restore(inputs: list[str], output: str, options: RestoreOptions = RestoreOpt
     stages = _restore_stages(restorer, options, reporter, provenance, recipe)
     about = _about(options.model, weights)
     return run_batch(work, stages, reporter, overwrite=options.overwrite, dry_run=options.dry_run, about=about)
+
+
+def _default_reporter(progress: bool, verb: str) -> Reporter:
+    if not progress:
+        return NullReporter()
+    from airtool.api.progress import EventReporter, TqdmBar
+
+    return EventReporter(TqdmBar(verb))
 
 
 def describe_weights(options: RestoreOptions) -> Any:
@@ -348,7 +359,8 @@ class DegradeOptions(BatchOptions):
     per_frame: bool = False  # videos: draw every parameter again for each frame
 
 
-def degrade(inputs: list[str], output: str, options: DegradeOptions, reporter: Reporter | None = None) -> RunReport:
+def degrade(inputs: list[str], output: str, options: DegradeOptions, reporter: Reporter | None = None,
+            progress: bool = False) -> RunReport:
     """Apply synthetic degradations; results depend only on the seed and each file's relative path.
 
     Every output gets a ``<output name>.json`` sidecar with the exact parameters. With
@@ -368,7 +380,7 @@ def degrade(inputs: list[str], output: str, options: DegradeOptions, reporter: R
     if not options.dry_run:
         _check_writable(work, output)
         _check_codec(work, options)
-    reporter = reporter or NullReporter()
+    reporter = reporter or _default_reporter(progress, "degrading")
     stages = _degrade_stages(chain, options, Path(output) if options.pairs else None, reporter)
     return run_batch(work, stages, reporter, overwrite=options.overwrite, dry_run=options.dry_run)
 

@@ -1,0 +1,37 @@
+"""The Python API behind the CLI: every ``airtool`` subcommand is a thin layer over one of these,
+and the tests call them directly.
+
+- ``restore`` / ``degrade`` (``batch``): files, folders, videos, stdin; returns a ``RunReport``;
+- ``train`` / ``export`` (``train``): a run from a preset, YAML or config, and its weights file;
+- ``evaluate`` (``evaluate``): PSNR/SSIM by a paper's protocol, one set or a suite;
+- ``bench`` / ``auto_tile`` (``bench``): inference speed, and the CPU tile timings;
+- ``models`` (``models``): the registered models and their shipped weights.
+
+Progress is one protocol, events (``progress``): pass ``on_event=callable``, or
+``progress=True`` for a ``tqdm.auto`` bar; restore and degrade also take a ``Reporter``.
+Nothing here prints, reads argv or imports torch at import time.
+"""
+
+from __future__ import annotations
+
+from airtool.api.batch import (
+    BatchOptions,
+    DegradeOptions,
+    RestoreOptions,
+    build_restorer,
+    degrade,
+    describe_weights,
+    restore,
+    shard,
+)
+from airtool.api.bench import auto_tile, bench
+from airtool.api.evaluate import evaluate
+from airtool.api.models import models
+from airtool.api.progress import Event, EventReporter, EventSink, TqdmBar
+from airtool.api.train import export, train
+
+__all__ = [
+    "BatchOptions", "DegradeOptions", "RestoreOptions", "build_restorer", "degrade", "describe_weights", "restore",
+    "shard", "auto_tile", "bench", "evaluate", "models", "Event", "EventReporter", "EventSink", "TqdmBar",
+    "export", "train",
+]

@@ -1,0 +1,28 @@
+"""``api.bench`` and ``api.auto_tile``: inference speed per model, size and precision, and the
+CPU tile timings behind ``--tile auto``. Results are yielded as each configuration ends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from airtool.api.progress import EventSink, Progress, progress_event
+
+if TYPE_CHECKING:
+    from airtool.engine.bench import AutoTileResult, BenchOptions, BenchResult
+
+
+def bench(options: BenchOptions, *, on_event: EventSink | None = None, progress: bool = False) -> Iterator[BenchResult]:
+    """Events: ``progress`` (steps ``done`` of ``total``, ``label`` = what runs now)."""
+    from airtool.engine.bench import run_bench
+
+    with Progress(on_event, progress, "bench") as sink:
+        yield from run_bench(options, lambda done, total, label: sink(progress_event("progress", done, total, label=label)))
+
+
+def auto_tile(options: BenchOptions, *, on_event: EventSink | None = None, progress: bool = False,
+              ) -> Iterator[AutoTileResult]:
+    from airtool.engine.bench import run_auto_tile
+
+    with Progress(on_event, progress, "auto tile") as sink:
+        yield from run_auto_tile(options, lambda done, total, label: sink(progress_event("progress", done, total, label=label)))

@@ -1,0 +1,53 @@
+"""``api.train`` and ``api.export``: a training run from a preset, a YAML file or a config, and
+the weights file made from it. The CLI's ``airtool train`` is a thin layer over these."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from airtool.api.progress import EventSink, Progress
+from airtool.errors import UsageError
+
+if TYPE_CHECKING:
+    from airtool.engine.train import ExportResult, TrainConfig, TrainResult
+
+
+def train(
+    config: str | Path | TrainConfig | None = None, overrides: list[str] | tuple[str, ...] = (), *,
+    resume: str | Path | None = None, on_event: EventSink | None = None, progress: bool = False, command: str = "",
+) -> TrainResult:
+    """Start a run from ``config`` (a preset name, a YAML file or a ``TrainConfig``), or continue
+    the run ``resume`` (a folder, or a name under ``runs/``) from its last good checkpoint;
+    ``overrides`` are ``key=value`` strings, as ``--set`` takes them. Events: ``start``, ``step``
+    (``step`` of ``steps``), ``val``, ``plan``, ``checkpoint``, ``resume``, ``done``."""
+    from airtool.engine import train as engine
+
+    if (config is None) == (resume is None):
+        raise UsageError("pass --config NAME|FILE to start a run, or --resume RUN to continue one")
+    run = None
+    if resume is not None:
+        run = engine.resolve_run(str(resume))
+        cfg = engine.load_run_config(run, list(overrides))
+    elif isinstance(config, engine.TrainConfig):
+        cfg = config
+    else:
+        cfg = engine.load_train_config(str(config), list(overrides))
+    with Progress(on_event, progress, f"training {cfg.name}") as sink:
+        return engine.train(cfg, run=run, resume=resume is not None, on_event=sink, command=command)
+
+
+def export(
+    run: str | Path, out: str | Path, *, use_ema: bool = True, dtype: str = "bf16", manifest: bool = True,
+    command: str = "",
+) -> ExportResult:
+    """Write a run's (EMA) weights as safetensors, plus an entry in the manifest beside them."""
+    from airtool.engine.train import export_run, resolve_run
+    from airtool.precision import PRECISIONS
+
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        raise UsageError(f"--out {out}: the file name must end in .safetensors")
+    if dtype not in PRECISIONS:
+        raise UsageError(f"--dtype {dtype!r}: use {', '.join(PRECISIONS[1:])} or {PRECISIONS[0]}")
+    return export_run(resolve_run(str(run)), out, use_ema=use_ema, command=command, manifest=manifest, dtype=dtype)
