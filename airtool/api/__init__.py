@@ -24,14 +24,26 @@ from airtool.api.batch import (
     restore,
     shard,
 )
-from airtool.api.bench import auto_tile, bench
+from airtool.api.bench import auto_tile, bench, cpu_description, cpu_peak
 from airtool.api.evaluate import evaluate
 from airtool.api.models import models
 from airtool.api.progress import Event, EventReporter, EventSink, TqdmBar
-from airtool.api.train import export, train
+from airtool.api.train import export, presets, train
 
 __all__ = [
     "BatchOptions", "DegradeOptions", "RestoreOptions", "build_restorer", "degrade", "describe_weights", "restore",
-    "shard", "auto_tile", "bench", "evaluate", "models", "Event", "EventReporter", "EventSink", "TqdmBar",
-    "export", "train",
+    "shard", "auto_tile", "bench", "cpu_description", "cpu_peak", "evaluate", "models", "Event", "EventReporter",
+    "EventSink", "TqdmBar", "export", "presets", "train", "EvalOptions", "BenchOptions",
 ]
+
+# The options of evaluate and bench live beside their engines; named here so that callers (and
+# the CLI) need nothing below the api layer. Imported on first use.
+_LAZY = {"EvalOptions": "airtool.engine.evaluate", "BenchOptions": "airtool.engine.bench"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'airtool.api' has no attribute {name!r}")

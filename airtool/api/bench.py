@@ -10,6 +10,7 @@ from airtool.api.progress import EventSink, Progress, progress_event
 
 if TYPE_CHECKING:
     from airtool.engine.bench import AutoTileResult, BenchOptions, BenchResult
+    from airtool.engine.cpu_peak import CpuPeak
 
 
 def bench(options: BenchOptions, *, on_event: EventSink | None = None, progress: bool = False) -> Iterator[BenchResult]:
@@ -26,3 +27,17 @@ def auto_tile(options: BenchOptions, *, on_event: EventSink | None = None, progr
 
     with Progress(on_event, progress, "auto tile") as sink:
         yield from run_auto_tile(options, lambda done, total, label: sink(progress_event("progress", done, total, label=label)))
+
+
+def cpu_description() -> str:
+    """This CPU in one line: model, cores, vector extensions and torch's capability level."""
+    from airtool.engine.cpuinfo import read_cpu, torch_capability
+
+    return read_cpu().describe(torch_capability())
+
+
+def cpu_peak() -> CpuPeak:
+    """This CPU's peak GFLOP/s per precision and thread count, what ``% peak`` divides by."""
+    from airtool.engine.cpu_peak import this_cpu
+
+    return this_cpu()

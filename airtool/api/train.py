@@ -51,3 +51,10 @@ def export(
     if dtype not in PRECISIONS:
         raise UsageError(f"--dtype {dtype!r}: use {', '.join(PRECISIONS[1:])} or {PRECISIONS[0]}")
     return export_run(resolve_run(str(run)), out, use_ema=use_ema, command=command, manifest=manifest, dtype=dtype)
+
+
+def presets() -> list[tuple[str, TrainConfig]]:
+    """The shipped training presets (``airtool train --list-configs``), each with its config."""
+    from airtool.engine.train import load_train_config, preset_names
+
+    return [(name, load_train_config(name)) for name in preset_names()]

@@ -57,8 +57,8 @@ def bench(
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per configuration on stdout.")] = False,
     auto_tile: Annotated[bool, typer.Option("--auto-tile", help="Measure again, up to 1024 px and without restore's time limit, the timings behind --tile auto on this CPU (kept for restore), and show the tile each image size gets.")] = False,
 ) -> None:
+    from airtool.api import BenchOptions
     from airtool.api import bench as run_bench
-    from airtool.engine.bench import BenchOptions
     from airtool.errors import AirtoolError
 
     try:
@@ -134,10 +134,10 @@ def _print_table(results, progress: _Progress) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from airtool.engine.cpuinfo import read_cpu, torch_capability
+    from airtool.api import cpu_description
 
     console = Console(soft_wrap=True)
-    console.print(f"CPU: {read_cpu().describe(torch_capability())}")  # at once, before the first model builds
+    console.print(f"CPU: {cpu_description()}")  # at once, before the first model builds
     results = iter(results)
     first = next(results, None)  # errors in the first configuration print before any table
     if first is None:
@@ -165,9 +165,9 @@ def _print_table(results, progress: _Progress) -> None:
 
 def _peak_line(threads: int) -> str:
     """What "% peak" divides by: the CPU's peak for these threads (airtool/engine/cpu_peak.py)."""
-    from airtool.engine.cpu_peak import this_cpu
+    from airtool.api import cpu_peak
 
-    p = this_cpu()
+    p = cpu_peak()
     fp32, bf16 = p.gflops("fp32", threads), p.gflops("bf16", threads)
     if fp32 is None:
         return f"CPU peak unknown ({p.basis}); % peak not shown"

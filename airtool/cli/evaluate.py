@@ -7,6 +7,7 @@ messages go to stderr.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -62,8 +63,8 @@ def evaluate(
         if json_out + csv_out + markdown_out > 1:
             raise UsageError("choose at most one of --json, --csv and --markdown")
         fmt = "json" if json_out else "csv" if csv_out else "markdown" if markdown_out else "table"
+        from airtool.api import EvalOptions
         from airtool.api import evaluate as run
-        from airtool.engine.evaluate import EvalOptions
 
         opts = EvalOptions(model=model, data=data, weights=weights, variant=variant, clip=clip, task=task, protocol=protocol,
                            crop_border=crop_border, save_images=save_images, limit=limit, device=device, precision=precision,
@@ -103,6 +104,11 @@ class _progress:
             self.bar.stop()
 
 
+def finite(value: float) -> float | str:
+    """JSON-safe number: ``inf`` (identical images) and NaN become strings."""
+    return value if math.isfinite(value) else str(value)
+
+
 def _num(value: float, digits: int) -> str:
     return f"{value:.{digits}f}" if value == value and abs(value) != float("inf") else str(value)
 
@@ -112,8 +118,6 @@ def _print_report(report: Any, fmt: str) -> None:
     mean = ("mean", report.psnr, report.ssim, report.seconds_per_image)
     if fmt == "json":
         import json
-
-        from airtool.engine.evaluate import finite
 
         for name, p, s, sec in rows:
             typer.echo(json.dumps({"name": name, "psnr": finite(p), "ssim": s, "seconds": sec}))
@@ -162,8 +166,6 @@ def _print_suite(report: Any, fmt: str) -> None:
     summary = report.summary()
     if fmt == "json":
         import json
-
-        from airtool.engine.evaluate import finite
 
         for row in report.rows:
             typer.echo(json.dumps({k: finite(v) if k == "psnr" else v for k, v in row.summary().items()}))

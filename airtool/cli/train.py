@@ -73,10 +73,9 @@ def _run(config: str | None, overrides: list[str], resume: str | None, json_out:
 
 
 def _list_configs() -> None:
-    from airtool.engine.train import load_train_config, preset_names
+    from airtool.api import presets
 
-    for name in preset_names():
-        cfg = load_train_config(name)
+    for name, cfg in presets():
         model = f"{cfg.model.name}/{cfg.model.variant or 'default'}"
         what = f"{model}, {cfg.setting}, {cfg.train.steps} steps, crop {cfg.data.crop}, batch {cfg.data.batch_size}"
         typer.echo(f"{name:22s} {what}")

@@ -463,6 +463,3 @@ def run_suite(
     return SuiteReport(opts.suite, protocol.name, opts.model, tuple(rows))
 
 
-def finite(value: float) -> float | str:
-    """JSON-safe number: ``inf`` (identical images) and NaN become strings."""
-    return value if math.isfinite(value) else str(value)

@@ -1,0 +1,76 @@
+"""The layering rules of ARCHITECTURE.md, checked on every import statement of the package
+(lazy ones inside functions too: a cycle through a late import is still a cycle)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "airtool"
+CORE = "core"  # the top-level modules: errors, tasks, precision, config, metrics, report, _version
+
+# Which layers each layer may import (besides itself). Bottom to top.
+ALLOWED: dict[str, set[str]] = {
+    CORE: set(),
+    "io": {CORE},
+    "degrade": {CORE, "io"},
+    "models": {CORE, "io"},
+    "engine": {CORE, "io", "degrade", "models"},
+    "api": {CORE, "io", "degrade", "models", "engine"},
+    "cli": {CORE, "api", "models"},  # models: the registry's names only (no torch), for options and completion
+    "devtools": {CORE, "io", "degrade", "models", "engine", "api", "cli", "package"},
+}
+
+
+def _layer(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "airtool":
+        return None
+    if len(parts) == 1:
+        return "package"
+    return parts[1] if (PACKAGE / parts[1]).is_dir() and parts[1] != "configs" else CORE
+
+
+def _imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+    return names
+
+
+def _sources() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if p.name != "__main__.py" and p != PACKAGE / "__init__.py")
+
+
+@pytest.mark.parametrize("path", _sources(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_each_module_imports_only_the_layers_below_it(path: Path):
+    module = ".".join(("airtool", *path.relative_to(PACKAGE).with_suffix("").parts))
+    own = _layer(module.removesuffix(".__init__"))
+    bad = [name for name in _imports(path)
+           if (target := _layer(name)) is not None and target != own and target not in ALLOWED[own]]
+    assert not bad, f"{module} ({own}) imports {bad}; allowed: {sorted(ALLOWED[own])}"
+
+
+def test_nothing_but_devtools_imports_devtools():
+    users = [str(p.relative_to(PACKAGE)) for p in _sources() if "devtools" not in p.parts
+             and any(name.startswith("airtool.devtools") for name in _imports(p))]
+    assert not users
+
+
+def test_every_subpackage_has_a_layer():
+    subpackages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} - {"configs"}
+    assert subpackages <= set(ALLOWED), subpackages - set(ALLOWED)
+
+
+def test_importing_the_package_and_its_api_loads_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, airtool, airtool.api, airtool.models, airtool.precision; print('torch' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "False", proc.stderr
