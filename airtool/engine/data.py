@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from airtool.degrade.registry import NAMES, OPS
 from airtool.errors import ConfigError
 from airtool.tasks import task_index
 
@@ -142,12 +143,9 @@ def paired_files(folder: Path) -> list[tuple[Path, Path]]:
 
 
 def _degrade_op(task: str) -> object:
-    import importlib
-
-    try:
-        return importlib.import_module(f"airtool.degrade.{task}")
-    except ImportError:
-        raise ConfigError(f"on-the-fly {task!r} data needs airtool.degrade.{task}, which is not installed") from None
+    if task not in OPS:
+        raise ConfigError(f"on-the-fly {task!r} data: no such airtool.degrade op (choose from: {', '.join(NAMES)})")
+    return OPS[task]
 
 
 def degrade(clean: np.ndarray, src: SourceConfig, rng: np.random.Generator) -> np.ndarray:
