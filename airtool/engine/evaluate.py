@@ -234,14 +234,13 @@ PAPER_SIGMAS = (15.0, 25.0, 50.0)
 
 def synth_noise(clean: np.ndarray, sigma: float, rng: np.random.RandomState, kind: str) -> np.ndarray:
     """The papers' test noise. ``uint8``: uint8(clip(clean_u8 + σ·randn, 0, 255)), truncation
-    (AirNet/PromptIR, via ``airtool.degrade.noise``). ``float``: clip(clean + σ/255·randn, 0, 1),
-    not quantised (NDR-Restore)."""
+    (AirNet/PromptIR: ``airtool.degrade.noise.promptir_noise``). ``float``: clip(clean +
+    σ/255·randn, 0, 1), not quantised (NDR-Restore)."""
     if kind == "float":
         return np.clip(clean + rng.randn(*clean.shape) * (sigma / 255.0), 0.0, 1.0).astype(np.float32)
-    from airtool.degrade.noise import promptir_noise_uint8
+    from airtool.degrade.noise import promptir_noise
 
-    level = np.round(clean.astype(np.float64) * 255.0).astype(np.uint8)
-    return promptir_noise_uint8(level, sigma, rng).astype(np.float32) / np.float32(255.0)
+    return promptir_noise(clean, sigma, rng)
 
 
 def noise_stream(protocol: EvalProtocol, sigma: float, shapes: list[tuple[int, ...]]) -> np.random.RandomState:
