@@ -11,9 +11,7 @@ evaluate`` uses too).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -143,24 +141,3 @@ def promptir_noise(clean: np.ndarray, sigma: float, state: np.random.RandomState
     levels = np.clip(clean + noise * sigma, 0, 255).astype(np.uint8)
     return levels.astype(np.float32) / np.float32(255.0)
 
-
-def promptir_crop(img: np.ndarray, base: int = 16) -> np.ndarray:
-    """Centre crop of an (H, W, C) array to multiples of ``base`` (the papers' ``crop_img``)."""
-    h, w = img.shape[:2]
-    dh, dw = h % base, w % base
-    return img[dh // 2 : h - dh + dh // 2, dw // 2 : w - dw + dw // 2]
-
-
-def load_promptir_clean(paths: Iterable[str | Path], base: int = 16) -> list[tuple[Path, np.ndarray]]:
-    """Load images in **sorted** path order as RGB uint8 (H, W, 3), centre-cropped to ``base``.
-
-    The papers listed files with ``os.listdir`` (unordered); airtool sorts so that the noise
-    realisation is portable.
-    """
-    from PIL import Image
-
-    out = []
-    for p in sorted(Path(p) for p in paths):
-        with Image.open(p) as im:
-            out.append((p, promptir_crop(np.asarray(im.convert("RGB")), base)))
-    return out

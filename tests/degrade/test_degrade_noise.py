@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -109,15 +107,6 @@ def test_promptir_batch_continues_the_stream() -> None:
         expected = noise.promptir_noise(clean, 25, state)
         assert np.array_equal(out[b].permute(1, 2, 0).numpy(), expected)
     assert not torch.equal(out[0], out[1])
-
-
-def test_promptir_loader_sorts_and_crops_to_16(shared_data: Path) -> None:
-    paths = sorted((shared_data / "CBSD68").glob("*.png"))[:3]
-    loaded = noise.load_promptir_clean(list(reversed(paths)))
-    assert [p for p, _ in loaded] == paths
-    for _, arr in loaded:
-        assert arr.dtype == np.uint8 and arr.shape[0] % 16 == 0 and arr.shape[1] % 16 == 0
-        assert arr.shape[:2] in ((320, 480), (480, 320))  # 321x481 -> top-left 320x480 crop
 
 
 def test_promptir_rejects_gray_and_poisson() -> None:
