@@ -25,6 +25,7 @@ from airtool.cli.common import (
     fail,
 )
 from airtool.cli.restore import make_reporter
+from airtool.degrade.registry import NAMES  # the op names only: no torch at startup
 
 HELP = """Degrade images to build paired data. Several degradation flags chain in the order given.
 
@@ -42,8 +43,6 @@ Examples:
   airtool degrade in/ out/ --blur motion:length=15,angle=30 --jpeg 40
   airtool degrade clip.mp4 rainy.mp4 --rain medium --noise 10
 """
-
-OPS = ("noise", "rain", "haze", "blur", "lowlight", "jpeg")
 
 
 def degrade(
@@ -80,7 +79,7 @@ def degrade(
     from airtool.errors import AirtoolError, UsageError
 
     # Click fills ctx.params in command-line order, which is the order the ops are applied in.
-    ops = tuple((name, str(value)) for name, value in ctx.params.items() if name in OPS and value is not None)
+    ops = tuple((name, str(value)) for name, value in ctx.params.items() if name in NAMES and value is not None)
     try:
         if output == "-" and sys.stdout.isatty():
             raise UsageError("refusing to write image data to a terminal; redirect stdout or give an output path")

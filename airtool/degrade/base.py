@@ -28,7 +28,7 @@ SEED_MAX = 2**32 - 1  # also a valid seed for numpy's legacy RandomState
 
 
 class DegradeOp(Protocol):
-    """What an op module provides (modules are registered in ``airtool.degrade.OPS``)."""
+    """What an op module provides (modules are registered in ``airtool.degrade.registry``)."""
 
     NAME: str
     KEYS: Mapping[str, KeySpec]

@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from airtool.degrade import OPS
 from airtool.degrade.base import PRESETS, draw_seed
+from airtool.degrade.registry import OPS, unknown_op
 from airtool.errors import UsageError
 
 # Physical order used when the caller asks for the canonical one: scene (haze, rain), optics
@@ -74,7 +74,7 @@ def parse_spec(op: str, text: str | int | float) -> OpSpec:
     """Parse one op's spec string; raise ``UsageError`` with a clear message if it is bad."""
     name = op.strip().lower().lstrip("-")
     if name not in OPS:
-        raise UsageError(f"unknown degradation {op!r} (choose from: {', '.join(OPS)})")
+        raise unknown_op(op)
     raw = str(text).strip()
     if not raw:
         raise UsageError(f"--{name}: empty spec (give a preset such as 'medium' or key=value pairs)")

@@ -4,15 +4,14 @@
 8-bit levels (conventions.md §3.1). ``protocol="promptir"`` reproduces the all-in-one papers
 (AirNet/PromptIR/MoCE-IR test sets, models.md §8): on the uint8 image,
 ``clip(img + sigma * randn, 0, 255).astype(uint8)`` (truncation, not rounding), with ``randn``
-from numpy's legacy ``RandomState`` in (H, W, C) order.
+from numpy's legacy ``RandomState`` in (H, W, C) order (``promptir_noise``, which ``airtool
+evaluate`` uses too).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,6 @@ from airtool.degrade.base import (
     KeySpec,
     Uniform,
     as_batch,
-    from_uint8_hwc,
     quantize8,
     resolve_rng,
     sample_params,
@@ -122,52 +120,24 @@ def _legacy_state(rng: Any, seed: int) -> np.random.RandomState:
 def _apply_promptir(x: Tensor, sigma: float, state: np.random.RandomState) -> Tensor:
     out = []
     for img in x:  # images in batch order continue one stream, like the papers' loader
-        noisy = promptir_noise_uint8(to_uint8_hwc(img), sigma, state)
-        out.append(from_uint8_hwc(noisy, img))
+        noisy = promptir_noise(to_uint8_hwc(img), sigma, state)
+        out.append(torch.from_numpy(np.ascontiguousarray(noisy.transpose(2, 0, 1))).to(img.device, img.dtype))
     return torch.stack(out)
 
 
-def promptir_noise_uint8(clean: np.ndarray, sigma: float, state: np.random.RandomState) -> np.ndarray:
-    """AirNet/PromptIR protocol (models.md §8): uint8 truncation of clean + sigma * randn.
+def promptir_noise(clean: np.ndarray, sigma: float, state: np.random.RandomState) -> np.ndarray:
+    """AirNet/PromptIR σ noise (models.md §8) on an 8-bit (H, W, C) image; float32 (H, W, C) in [0, 1].
 
-    ``clean`` is a uint8 (H, W, C) array; the noise is ``state.randn(H, W, C)`` (float64), added
-    on the 0-255 scale, clipped to [0, 255] and cast with ``astype(uint8)`` (truncation: the
-    mean drops by about half a level).
+    The one implementation of the protocol: ``noise.apply(..., protocol="promptir")`` (training
+    data) and ``airtool evaluate`` both call it. ``clean`` is uint8 levels, or floats in [0, 1]
+    that are clipped and rounded to the nearest level first. The noise is
+    ``state.randn(H, W, C)`` (float64; the stream runs on across calls), added on the 0-255
+    scale, clipped to [0, 255] and cast with ``astype(uint8)`` (truncation: the mean drops by
+    about half a level). Returns those levels / 255 in float32.
     """
+    if clean.dtype != np.uint8:
+        clean = np.round(np.clip(clean.astype(np.float64), 0.0, 1.0) * 255.0).astype(np.uint8)
     noise = state.randn(*clean.shape)
-    return np.clip(clean + noise * sigma, 0, 255).astype(np.uint8)
+    levels = np.clip(clean + noise * sigma, 0, 255).astype(np.uint8)
+    return levels.astype(np.float32) / np.float32(255.0)
 
-
-def promptir_crop(img: np.ndarray, base: int = 16) -> np.ndarray:
-    """Centre crop of an (H, W, C) array to multiples of ``base`` (the papers' ``crop_img``)."""
-    h, w = img.shape[:2]
-    dh, dw = h % base, w % base
-    return img[dh // 2 : h - dh + dh // 2, dw // 2 : w - dw + dw // 2]
-
-
-def load_promptir_clean(paths: Iterable[str | Path], base: int = 16) -> list[tuple[Path, np.ndarray]]:
-    """Load images in **sorted** path order as RGB uint8 (H, W, 3), centre-cropped to ``base``.
-
-    The papers listed files with ``os.listdir`` (unordered); airtool sorts so that the noise
-    realisation is portable.
-    """
-    from PIL import Image
-
-    out = []
-    for p in sorted(Path(p) for p in paths):
-        with Image.open(p) as im:
-            out.append((p, promptir_crop(np.asarray(im.convert("RGB")), base)))
-    return out
-
-
-def promptir_noisy_set(
-    images: Sequence[np.ndarray], sigmas: Sequence[float] = (15, 25, 50), seed: int = 0
-) -> dict[float, list[np.ndarray]]:
-    """Noisy copies of ``images`` for each sigma, all from one ``np.random.seed(seed)`` stream.
-
-    As in the papers' test scripts (models.md §8): the seed is set once, then sigma 15, 25, 50
-    run one after another over the same image list, so the stream continues across images and
-    across sigmas. ``images`` are uint8 (H, W, C) arrays in the order to use (sort them).
-    """
-    state = np.random.RandomState(seed)
-    return {s: [promptir_noise_uint8(img, s, state) for img in images] for s in sigmas}

@@ -23,10 +23,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from airtool.degrade.registry import NAMES, OPS
 from airtool.errors import ConfigError
+from airtool.io.folders import as_rgb, list_images, read_rgb
 from airtool.tasks import task_index
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # shared/data/MANIFEST.md: never train on the evaluation sets.
 EVALUATION_SETS = frozenset({"CBSD68", "BSD68", "Set12", "Rain100L", "SOTS_outdoor_mini"})
 Augment = Literal["none", "flips-rot", "promptir", "hvflip"]
@@ -69,19 +70,6 @@ class ValConfig:
 Sample = tuple[Tensor, Tensor, int]  # degraded CHW, clean CHW (float32, [0, 1]), task label
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """Float32 (H, W, 3) in [0, 1]; grey images are replicated to three channels."""
-    from airtool.io.image import read_image
-
-    return _as_rgb(read_image(path).pixels)
-
-
-def _as_rgb(pixels: np.ndarray) -> np.ndarray:
-    if pixels.shape[2] == 1:
-        pixels = np.repeat(pixels, 3, axis=2)
-    return np.ascontiguousarray(pixels[..., :3], dtype=np.float32)
-
-
 DEFAULT_ROOT = "../shared/data"  # the presets' data.root; $AIRTOOL_DATA replaces it when set
 DATA_HINT = ("training data is not shipped (the README's 'Training data' says what the presets expect); "
              "point at yours with --set data.root=DIR or AIRTOOL_DATA=DIR")
@@ -110,7 +98,7 @@ class DecodedCache:
                 self.used += hit[0].nbytes
         stored, scale = hit
         pixels = stored if scale == 1.0 else stored.astype(np.float32) / np.float32(scale)
-        return _as_rgb(pixels)
+        return as_rgb(pixels)
 
     @staticmethod
     def _decode(path: Path) -> tuple[np.ndarray, float]:
@@ -123,16 +111,16 @@ class DecodedCache:
         return np.ascontiguousarray(pixels, dtype=np.float32), 1.0
 
 
-def list_images(folder: Path) -> list[Path]:
+def _folder_images(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise ConfigError(f"{folder}: data folder not found; {DATA_HINT}")
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    return list_images(folder)
 
 
 def paired_files(folder: Path) -> list[tuple[Path, Path]]:
     """(input, target) pairs of ``folder/input`` and ``folder/target`` with the same stem."""
-    targets = {p.stem: p for p in list_images(folder / "target")}
-    pairs = [(p, targets[p.stem]) for p in list_images(folder / "input") if p.stem in targets]
+    targets = {p.stem: p for p in _folder_images(folder / "target")}
+    pairs = [(p, targets[p.stem]) for p in _folder_images(folder / "input") if p.stem in targets]
     if not pairs:
         raise ConfigError(f"{folder}: no input/target pairs with matching file stems")
     return pairs
@@ -142,12 +130,9 @@ def paired_files(folder: Path) -> list[tuple[Path, Path]]:
 
 
 def _degrade_op(task: str) -> object:
-    import importlib
-
-    try:
-        return importlib.import_module(f"airtool.degrade.{task}")
-    except ImportError:
-        raise ConfigError(f"on-the-fly {task!r} data needs airtool.degrade.{task}, which is not installed") from None
+    if task not in OPS:
+        raise ConfigError(f"on-the-fly {task!r} data: no such airtool.degrade op (choose from: {', '.join(NAMES)})")
+    return OPS[task]
 
 
 def degrade(clean: np.ndarray, src: SourceConfig, rng: np.random.Generator) -> np.ndarray:
@@ -280,7 +265,7 @@ def build_sources(cfg: DataConfig) -> tuple[list[Source], list[Source]]:
         if holdouts.setdefault(folder.resolve(), src.holdout) != src.holdout:
             raise ConfigError(f"data.sources[{i}].holdout: {folder} is used with different holdout counts")
         files: list[tuple[Path, Path | None]] = (
-            list(paired_files(folder)) if src.paired else [(p, None) for p in list_images(folder)]
+            list(paired_files(folder)) if src.paired else [(p, None) for p in _folder_images(folder)]
         )
         if len(files) <= src.holdout:
             raise ConfigError(f"data.sources[{i}]: {folder} has {len(files)} images, holdout is {src.holdout}")

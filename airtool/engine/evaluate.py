@@ -34,10 +34,9 @@ from typing import Any, Literal
 import numpy as np
 
 from airtool.errors import InputError, UsageError
+from airtool.io.folders import list_images, read_rgb
 from airtool.metrics import METRIC_SPECS, MetricSpec, center_crop_to_multiple, score
 from airtool.models.spec import check_precision_name
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 @dataclass(frozen=True)
@@ -188,10 +187,6 @@ class Pair:
     input: Path | None  # None: synthesise the degraded input (noise from a clean folder)
 
 
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
-
-
 def find_pairs(folder: Path, task: Task | None) -> list[Pair]:
     """Pairs of ``folder/input`` and ``folder/target`` by stem, or clean images for ``noise:σ``.
 
@@ -201,9 +196,9 @@ def find_pairs(folder: Path, task: Task | None) -> list[Pair]:
     if not folder.is_dir():
         raise UsageError(f"{folder}: data folder not found")
     if (folder / "input").is_dir() and (folder / "target").is_dir():
-        targets = {p.stem: p for p in _images(folder / "target")}
+        targets = {p.stem: p for p in list_images(folder / "target")}
         pairs = []
-        for inp in _images(folder / "input"):
+        for inp in list_images(folder / "input"):
             target = targets.get(inp.stem) or targets.get(inp.stem.split("_")[0])
             if target is not None:
                 pairs.append(Pair(inp.stem, target, inp))
@@ -212,20 +207,10 @@ def find_pairs(folder: Path, task: Task | None) -> list[Pair]:
         return pairs
     if task is None or task.name != "noise":
         raise UsageError(f"{folder}: no input/ and target/ folders; a clean-only folder needs --task noise:SIGMA")
-    clean = _images(folder)
+    clean = list_images(folder)
     if not clean:
         raise UsageError(f"{folder}: no images")
     return [Pair(p.stem, p, None) for p in clean]
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """Float32 (H, W, 3) in [0, 1]; grey replicated to RGB as PromptIR's ``convert('RGB')``."""
-    from airtool.io.image import read_image
-
-    pixels = read_image(path).pixels
-    if pixels.shape[2] == 1:
-        pixels = np.repeat(pixels, 3, axis=2)
-    return np.ascontiguousarray(pixels[..., :3], dtype=np.float32)
 
 
 # σ levels of the papers' noise test, run in this order on one RandomState stream (models.md §8).
@@ -234,14 +219,13 @@ PAPER_SIGMAS = (15.0, 25.0, 50.0)
 
 def synth_noise(clean: np.ndarray, sigma: float, rng: np.random.RandomState, kind: str) -> np.ndarray:
     """The papers' test noise. ``uint8``: uint8(clip(clean_u8 + σ·randn, 0, 255)), truncation
-    (AirNet/PromptIR, via ``airtool.degrade.noise``). ``float``: clip(clean + σ/255·randn, 0, 1),
-    not quantised (NDR-Restore)."""
+    (AirNet/PromptIR: ``airtool.degrade.noise.promptir_noise``). ``float``: clip(clean +
+    σ/255·randn, 0, 1), not quantised (NDR-Restore)."""
     if kind == "float":
         return np.clip(clean + rng.randn(*clean.shape) * (sigma / 255.0), 0.0, 1.0).astype(np.float32)
-    from airtool.degrade.noise import promptir_noise_uint8
+    from airtool.degrade.noise import promptir_noise
 
-    level = np.round(clean.astype(np.float64) * 255.0).astype(np.uint8)
-    return promptir_noise_uint8(level, sigma, rng).astype(np.float32) / np.float32(255.0)
+    return promptir_noise(clean, sigma, rng)
 
 
 def noise_stream(protocol: EvalProtocol, sigma: float, shapes: list[tuple[int, ...]]) -> np.random.RandomState:

@@ -57,3 +57,14 @@ def test_bad_spec_is_a_usage_error(tmp_path):
     src = _folder(tmp_path)
     result = runner.invoke(app, ["degrade", str(src), str(tmp_path / "o"), "--rain", "bogus=1"])
     assert result.exit_code == 2 and "bogus" in result.stderr
+
+
+def test_every_registered_op_has_its_option_in_registry_order():
+    import typer.main
+
+    from airtool.degrade.registry import NAMES
+
+    command = typer.main.get_command(app).commands["degrade"]  # type: ignore[attr-defined]
+    ops = [p for p in command.params if p.name in NAMES]
+    assert [p.name for p in ops] == list(NAMES)  # an op added to the registry needs its --option here
+    assert all(p.opts == [f"--{p.name}"] for p in ops)

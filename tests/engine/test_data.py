@@ -111,6 +111,24 @@ def test_float_noise_is_not_quantised(cfg):
     assert not np.allclose(out * 255, np.round(out * 255), atol=1e-3)
 
 
+@pytest.mark.parametrize("task", ["rain", "haze", "blur", "lowlight"])
+def test_on_the_fly_degradations_come_from_the_registry(cfg, task):
+    from dataclasses import replace
+
+    from airtool.degrade.registry import OPS
+
+    src = replace(cfg.sources[0], task=task, preset="medium")
+    clean = np.full((24, 24, 3), 0.5, np.float32)
+    out = D.degrade(clean, src, np.random.default_rng(0))
+    op = OPS[task]
+    rng = np.random.default_rng(0)  # the same draws degrade() makes: sample, then apply
+    chw = torch.from_numpy(clean.transpose(2, 0, 1).copy())
+    expected = op.apply(chw, op.sample(rng, preset="medium"), rng=rng).numpy().transpose(1, 2, 0)
+    assert out.shape == clean.shape and np.array_equal(out, expected) and not np.array_equal(out, clean)
+    with pytest.raises(ConfigError, match="no such airtool.degrade op"):
+        D.degrade(clean, replace(src, task="snow"), np.random.default_rng(0))
+
+
 def test_augmentations():
     rng = np.random.default_rng(0)
     modes = {D.augment_mode("promptir", rng) for _ in range(200)}

@@ -143,6 +143,21 @@ def test_missing_data_root_is_a_usage_error(tmp_path: Path):
         E.data_root(tmp_path / "nope")
 
 
+def test_real_cbsd68_noise_inputs_are_sorted_and_cropped_to_16(shared_data, tmp_path: Path):
+    """Three CBSD68 photos (321x481 or 481x321) copied in reverse order: the papers' clean-folder
+    protocol lists them sorted and crops each to its top-left 320x480 (or 480x320)."""
+    paths = sorted((shared_data / "CBSD68").glob("*.png"))[:3]
+    for p in reversed(paths):
+        (tmp_path / p.name).write_bytes(p.read_bytes())
+    task = E.parse_task("noise:25")
+    rows = list(E.iter_inputs(E.find_pairs(tmp_path, task), task, E.PROTOCOLS["promptir"]))
+    assert [pair.target.name for pair, _, _ in rows] == [p.name for p in paths]
+    for pair, degraded, target in rows:
+        clean = np.asarray(Image.open(pair.target).convert("RGB"))
+        assert target.shape[:2] in ((320, 480), (480, 320)) and degraded.shape == target.shape
+        assert np.array_equal(np.round(target * 255).astype(np.uint8), clean[: target.shape[0], : target.shape[1]])
+
+
 def test_identity_on_real_rain100l_matches_an_independent_psnr(shared_data):
     """Three real Rain100L pairs: the input PSNR under the PromptIR protocol (top-left 480x320)."""
     root = shared_data

@@ -1,20 +1,70 @@
-"""Contract tests every op must pass: shape, dtype, range, purity, determinism, preset ranges."""
+"""The op registry, and the contract every registered op must pass: interface, shape, dtype,
+range, purity, determinism, JSON-ready params, preset ranges. Parametrised over the registry,
+so a new op is checked as soon as it is registered."""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
+import subprocess
+import sys
+from collections.abc import Mapping
 
 import numpy as np
 import pytest
 import torch
 
 from airtool.degrade import OPS
-from airtool.degrade.base import PRESETS, Choice, preset_ranges
+from airtool.degrade.base import PRESETS, Choice, KeySpec, preset_ranges
+from airtool.degrade.registry import NAMES, lookup
 from airtool.errors import UsageError
 
-OP_NAMES = list(OPS)
+OP_NAMES = list(NAMES)
 BLUR_KINDS = OPS["blur"].KINDS
+
+
+# ------------------------------------------------------------------ the registry
+
+
+def test_registry_lists_the_ops_in_order():
+    assert NAMES == ("noise", "rain", "haze", "blur", "lowlight", "jpeg")  # the order --help and errors use
+    assert list(OPS) == OP_NAMES and len(OPS) == len(NAMES)
+    for name in NAMES:
+        assert name in OPS and OPS[name] is importlib.import_module(f"airtool.degrade.{name}") is lookup(name)
+        assert OPS[name].NAME == name
+
+
+def test_unknown_names_are_clear_errors():
+    with pytest.raises(UsageError) as err:
+        lookup("fog")
+    assert str(err.value) == "unknown degradation 'fog' (choose from: noise, rain, haze, blur, lowlight, jpeg)"
+    assert "fog" not in OPS and "base" not in OPS and "chain" not in OPS  # helper modules are not ops
+    with pytest.raises(KeyError):
+        OPS["chain"]
+
+
+def test_the_names_come_without_torch():
+    code = ("import sys\nfrom airtool.degrade.registry import NAMES\nfrom airtool.degrade import OPS\n"
+            "print(list(OPS) == list(NAMES), 'torch' in sys.modules, 'numpy' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["True", "False", "False"], proc.stderr
+
+
+# ------------------------------------------------------------------ every op's contract
+
+
+@pytest.mark.parametrize("op", OP_NAMES)
+def test_op_has_the_interface(op: str) -> None:
+    module = OPS[op]
+    assert dataclasses.is_dataclass(module.Params) and module.Params.__dataclass_params__.frozen
+    assert callable(module.sample) and callable(module.apply)
+    assert isinstance(module.KEYS, Mapping) and module.KEYS
+    assert all(isinstance(spec, KeySpec) for spec in module.KEYS.values())
+    assert set(module.KEYS) <= {f.name for f in dataclasses.fields(module.Params)}  # every key is a param
+    # light / medium / heavy ranges; blur has one such table per kernel kind.
+    tables = [module.PRESETS[kind] for kind in module.KINDS] if hasattr(module, "KINDS") else [module.PRESETS]
+    assert all(isinstance(t, Mapping) and set(t) == set(PRESETS) for t in tables)
 
 
 def _image(shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -23,16 +73,18 @@ def _image(shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.
 
 
 @pytest.mark.parametrize("op", OP_NAMES)
-@pytest.mark.parametrize("shape", [(3, 37, 52), (2, 3, 33, 40), (1, 30, 41), (2, 1, 24, 24)])
+@pytest.mark.parametrize("shape", [(3, 33, 47), (3, 37, 52), (2, 3, 33, 40), (1, 30, 41), (2, 1, 24, 24)])
 def test_shape_dtype_range(op: str, shape: tuple[int, ...]) -> None:
     img = _image(shape)
     before = img.clone()
     for preset in (*PRESETS, None):
         params = OPS[op].sample(np.random.default_rng(1), preset)
-        out = OPS[op].apply(img, params)
-        assert out.shape == img.shape and out.dtype == img.dtype
-        assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
-        assert torch.isfinite(out).all()
+        for rng in (None, np.random.default_rng(2)):
+            out = OPS[op].apply(img, params, rng)
+            assert out.shape == img.shape and out.dtype == img.dtype
+            assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+            assert torch.isfinite(out).all()
+            assert out.data_ptr() != img.data_ptr()
     assert torch.equal(img, before), "apply must not modify its input"
 
 
@@ -103,9 +155,10 @@ def test_presets_nest_and_none_spans_all(op: str) -> None:
 
 
 @pytest.mark.parametrize("op", OP_NAMES)
-def test_params_json_round_trip(op: str) -> None:
-    params = OPS[op].sample(np.random.default_rng(5), "medium")
-    text = json.dumps(dataclasses.asdict(params))
+@pytest.mark.parametrize("preset", [*PRESETS, None])
+def test_params_json_round_trip(op: str, preset: str | None) -> None:
+    params = OPS[op].sample(np.random.default_rng(5), preset)
+    text = json.dumps(dataclasses.asdict(params), allow_nan=False)
     assert OPS[op].Params(**json.loads(text)) == params
 
 
