@@ -81,7 +81,7 @@ def _convert_sequence(value: Any, tp: Any, path: str) -> Any:
     else:
         if len(value) != len(args):
             raise ConfigError(f"{_where(path)}: expected {len(args)} items, got {len(value)}")
-        items = [_convert(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
+        items = [_convert(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True))]
     return items if origin is list else tuple(items)
 
 

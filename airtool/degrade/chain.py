@@ -219,7 +219,7 @@ class Chain:
         if len(params_list) != len(self.specs):
             raise ValueError(f"{len(self.specs)} ops but {len(params_list)} params")
         out = img
-        for spec, params in zip(self.specs, params_list):
+        for spec, params in zip(self.specs, params_list, strict=True):
             if not isinstance(params, OPS[spec.op].Params):
                 raise TypeError(f"params for {spec.op} are {type(params).__name__}")
             out = OPS[spec.op].apply(out, params, rng)
@@ -238,7 +238,7 @@ class Chain:
         if per_frame:
             return self.sample(rng)
         out = []
-        for spec, params in zip(self.specs, clip):
+        for spec, params in zip(self.specs, clip, strict=True):
             fresh = spec.op in FRESH_EACH_FRAME and "seed" not in spec.fixed
             out.append(dataclasses.replace(params, seed=draw_seed(rng)) if fresh else params)
         return out
@@ -271,7 +271,7 @@ class Chain:
             "relpath": relpath,
             "ops": [
                 {"op": s.op, "spec": s.text, "preset": s.preset, "params": dataclasses.asdict(p)}
-                for s, p in zip(self.specs, params_list)
+                for s, p in zip(self.specs, params_list, strict=True)
             ],
         }
 

@@ -88,7 +88,7 @@ class ReferenceSESymUNet(ReferenceSymUNet):
         inp = F.pad(inp, (0, pw, 0, ph), "reflect")
         x = self.intro(inp)
         encs = []
-        for encoder, down in zip(self.encoders, self.downs):
+        for encoder, down in zip(self.encoders, self.downs, strict=True):
             x = encoder(x)
             encs.append(x)
             x = down(x)
@@ -99,7 +99,7 @@ class ReferenceSESymUNet(ReferenceSymUNet):
         x = self.middle_guide_attention(x, z, pos("middle_guide_attention", self.middle_guide_attention, x))
         x = self.middle_blks(x)
         z = self.middle_refine_attention(z, x, pos("middle_refine_attention", self.middle_refine_attention, x))
-        for i, (decoder, up, skip) in enumerate(zip(self.decoders, self.ups, encs[::-1])):
+        for i, (decoder, up, skip) in enumerate(zip(self.decoders, self.ups, encs[::-1], strict=True)):
             guide, refine = self.decoder_guide_attentions[i], self.decoder_refine_attentions[i]
             x = up(x) + skip
             x = guide(x, z, pos(f"decoder_guide_attentions.{i}", guide, x))

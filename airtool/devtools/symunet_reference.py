@@ -100,11 +100,11 @@ class ReferenceSymUNet(nn.Module):
         inp = F.pad(inp, (0, pw, 0, ph), "reflect")
         x = self.intro(inp)
         encs = []
-        for encoder, down in zip(self.encoders, self.downs):
+        for encoder, down in zip(self.encoders, self.downs, strict=True):
             x = encoder(x)
             encs.append(x)
             x = down(x)
         x = self.middle_blks(x)
-        for decoder, up, skip in zip(self.decoders, self.ups, encs[::-1]):
+        for decoder, up, skip in zip(self.decoders, self.ups, encs[::-1], strict=True):
             x = decoder(up(x) + skip)
         return (self.ending(x) + inp)[:, :, :h, :w]

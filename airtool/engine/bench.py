@@ -102,7 +102,7 @@ class PeakRSS:
             self.peak = max(self.peak, self.current())
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         _release_free_memory()
         self.peak = self.current()
         self._thread.start()

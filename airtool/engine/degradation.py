@@ -44,7 +44,7 @@ class DegradationProbe:
         if self._sum is None or not self._count:
             return None
         mean = (self._sum / self._count).tolist()
-        probabilities = {label: round(p, 4) for label, p in zip(self.labels, mean)}
+        probabilities = {label: round(p, 4) for label, p in zip(self.labels, mean, strict=True)}
         predicted = max(probabilities, key=probabilities.get)
         return {"predicted": predicted, "probabilities": probabilities, "heads": self.heads}
 

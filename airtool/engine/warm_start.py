@@ -18,8 +18,13 @@ from airtool.errors import WeightsError
 
 def load_init_weights(model: nn.Module, model_name: str, path: str | Path) -> dict[str, Any]:
     """Load ``path`` into ``model`` strictly; returns what the run records about its start."""
-    from airtool.models.weights import (load_state_strict, read_manifest, read_state_dict, sha256_of,
-                                        verify_against_manifest)
+    from airtool.models.weights import (
+        load_state_strict,
+        read_manifest,
+        read_state_dict,
+        sha256_of,
+        verify_against_manifest,
+    )
 
     path = Path(path)
     verify_against_manifest(path)

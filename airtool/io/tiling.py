@@ -32,7 +32,7 @@ def starts(size: int, tile: int, overlap: int) -> list[int]:
 
 def grid(height: int, width: int, tile: int, overlap: int) -> list[Window]:
     th, tw = min(tile, height), min(tile, width)
-    return [(t, l, th, tw) for t in starts(height, tile, overlap) for l in starts(width, tile, overlap)]
+    return [(t, left, th, tw) for t in starts(height, tile, overlap) for left in starts(width, tile, overlap)]
 
 
 def ramp(length: int, overlap: int, fade_start: bool, fade_end: bool) -> Tensor:
@@ -82,14 +82,14 @@ class BandBlender:
 
     def add(self, win: Window, result: Tensor) -> list[Band]:
         """Add one window's (C, h, w) output; returns the bands this made final (possibly none)."""
-        t, l, h, w = win
+        t, left, h, w = win
         if t < self.top or h > self.sum.shape[1]:
             raise ValueError(f"window {win} is out of grid order or taller than the band")
         done = self._advance(t)
         weight = window_weight(win, self.height, self.width, self.overlap)
         rows = slice(t - self.top, t - self.top + h)
-        self.sum[:, rows, l : l + w] += result.float() * weight
-        self.norm[rows, l : l + w] += weight
+        self.sum[:, rows, left : left + w] += result.float() * weight
+        self.norm[rows, left : left + w] += weight
         return done
 
     def finish(self) -> list[Band]:
@@ -150,7 +150,7 @@ def tiled_bands(
         if blender is None:
             blender = BandBlender(height, width, results.shape[1], group[0][2], overlap)
         finished: list[Band] = []
-        for win, result in zip(group, results):
+        for win, result in zip(group, results, strict=True):
             finished.extend(blender.add(win, result))
         done += len(group)
         report(done, len(windows))
@@ -166,8 +166,8 @@ def run_tiled(
     _, _, height, width = image.shape
 
     def crop(win: Window) -> Tensor:
-        t, l, h, w = win
-        return image[..., t : t + h, l : l + w]
+        t, left, h, w = win
+        return image[..., t : t + h, left : left + w]
 
     bands = tiled_bands(crop, height, width, fn, tile, overlap, batch_size, with_windows, progress)
     return torch.cat([band for _, band in bands], dim=1)[None]

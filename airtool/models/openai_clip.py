@@ -169,7 +169,7 @@ def hf_vision_state(state: dict[str, Tensor], layers: int) -> dict[str, Tensor]:
         src, dst = f"{v}transformer.resblocks.{i}.", f"encoder.layers.{i}."
         for kind, chunks in (("weight", state[src + "attn.in_proj_weight"].chunk(3)),
                              ("bias", state[src + "attn.in_proj_bias"].chunk(3))):
-            for proj, tensor in zip(("q_proj", "k_proj", "v_proj"), chunks):
+            for proj, tensor in zip(("q_proj", "k_proj", "v_proj"), chunks, strict=True):
                 out[f"{dst}self_attn.{proj}.{kind}"] = tensor
         pairs = (("self_attn.out_proj", "attn.out_proj"), ("layer_norm1", "ln_1"), ("layer_norm2", "ln_2"),
                  ("mlp.fc1", "mlp.c_fc"), ("mlp.fc2", "mlp.c_proj"))

@@ -183,7 +183,7 @@ class _PatchCrossAttention(nn.Module):
         if self._cached is not None and self._cached[0] == key:
             return self._cached[1]
         with torch.inference_mode(False), torch.no_grad():  # a normal tensor: usable when training too
-            fields = [position_field(self.seed, self.patch_dim, t, l, rows, cols) for t, l in starts]
+            fields = [position_field(self.seed, self.patch_dim, t, left, rows, cols) for t, left in starts]
             noise = torch.stack(fields).flatten(1, 2).to(device)
         self._cached = (key, noise) if noise.numel() <= POSITION_CACHE_MAX else None
         return noise
@@ -308,7 +308,7 @@ class SESymUNet(SymUNet):
         x = self.middle_blks(x)
         z = self.middle_refine_attention(z, x, origins)
         stages = list(zip(self.decoders, self.ups, reversed(skips), self.decoder_guide_attentions,
-                          self.decoder_refine_attentions))
+                          self.decoder_refine_attentions, strict=True))
         for i, (decoder, up, skip, guide, refine) in enumerate(stages):
             x = decoder(guide(up(x) + skip, z, origins))
             if i < len(stages) - 1:  # departure 7: the last refine's z would never be read

@@ -61,7 +61,7 @@ class SymUNet(RestorationNet):
         """The encoder half: the deepest features (before the middle blocks) and each level's skip."""
         x = self.intro(padded)
         skips = []
-        for encoder, down in zip(self.encoders, self.downs):
+        for encoder, down in zip(self.encoders, self.downs, strict=True):
             x = encoder(x)
             skips.append(x)
             x = down(x)
@@ -72,7 +72,7 @@ class SymUNet(RestorationNet):
         padded = pad_to_multiple(inp, self.size_multiple)
         x, skips = self.encode(padded)
         x = self.middle_blks(x)
-        for decoder, up, skip in zip(self.decoders, self.ups, reversed(skips)):
+        for decoder, up, skip in zip(self.decoders, self.ups, reversed(skips), strict=True):
             x = decoder(up(x) + skip)  # additive skip fusion, no concat
         x = self.ending(x) + padded  # global residual
         return x[..., :h, :w]

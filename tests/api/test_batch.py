@@ -9,7 +9,6 @@ import numpy as np
 from PIL import Image
 
 from airtool.api import RestoreOptions, restore
-from airtool.io.atomic import TMP_MARK
 from airtool.io.provenance import FILE_NAME
 
 

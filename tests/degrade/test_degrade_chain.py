@@ -121,7 +121,7 @@ def test_file_rng_depends_only_on_seed_and_relpath() -> None:
 def test_run_describe_and_replay_are_exact() -> None:
     img = torch.rand(3, 40, 48)
     ops = ("haze", "rain", "blur", "lowlight", "noise", "jpeg")
-    chain = Chain.parse(list(zip(ops, ("light", "light", "shake", "light", "15", "60"))))
+    chain = Chain.parse(list(zip(ops, ("light", "light", "shake", "light", "15", "60"), strict=True)))
     out, sidecar = chain.run(img, 7, "dir/x.png")
     out2, sidecar2 = chain.run(img, 7, "dir/x.png")
     assert torch.equal(out, out2) and sidecar == sidecar2
@@ -151,7 +151,7 @@ def test_video_frames_get_fresh_noise_and_keep_the_clip_params_unless_per_frame(
     frames = [chain.frame_params(clip, 3, "v/clip.mp4", i) for i in range(4)]
     assert frames[1] == chain.frame_params(clip, 3, "v/clip.mp4", 1)  # reproducible from the sidecar's values
     for i, params in enumerate(frames):
-        for op, clip_p, frame_p in zip(chain.ops, clip, params):
+        for op, clip_p, frame_p in zip(chain.ops, clip, params, strict=True):
             if op in ("rain", "lowlight", "noise"):  # per-pixel randomness: a new seed, everything else the clip's
                 assert frame_p.seed != clip_p.seed and dataclasses.replace(frame_p, seed=clip_p.seed) == clip_p
                 assert frame_p.seed not in {f[chain.ops.index(op)].seed for f in frames[:i]}

@@ -24,9 +24,9 @@ def test_contrast_falls_and_mean_rises_with_beta(real_small: torch.Tensor, depth
     for beta in (0.0, 0.05, 0.1, 0.2, 0.4, 0.8):
         out = haze.apply(real_small, Params(beta=beta, A=0.9, depth=depth))
         stats.append((float(out.mean()), float(out.std())))
-    means, stds = zip(*stats)
-    assert all(a < b for a, b in zip(means, means[1:])), means
-    assert all(a > b for a, b in zip(stds, stds[1:])), stds
+    means, stds = zip(*stats, strict=True)
+    assert all(a < b for a, b in zip(means, means[1:], strict=False)), means
+    assert all(a > b for a, b in zip(stds, stds[1:], strict=False)), stds
     assert stds[-1] < 0.5 * stds[0]
 
 

@@ -26,7 +26,7 @@ def test_noisy_inputs_are_evaluates_and_every_k_keeps_the_stream(clean_folder: P
     expected = [(p.name, d) for p, d, _ in iter_inputs(find_pairs(clean_folder, task), task, PROTOCOLS["promptir"])]
     every = B.noisy_pairs(clean_folder, 25.0, every=1)
     assert [n for n, _, _ in every] == [n for n, _ in expected]
-    assert all(np.array_equal(a[1], b[1]) for a, b in zip(every, expected))
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(every, expected, strict=True))
     second = B.noisy_pairs(clean_folder, 25.0, every=2)  # images 0 and 2, with the noise they get in a full run
     assert [n for n, _, _ in second] == ["0", "2"] and np.array_equal(second[1][1], expected[2][1])
 

@@ -84,7 +84,7 @@ def test_progress_hears_every_step_as_it_happens_and_results_name_the_cpu() -> N
         done_before_next = events[-1][0]
         assert done_before_next == len(results) * 4  # MAC count, warm-up and two runs, reported before the result
     assert {total for _, total, _ in events} == {8}
-    finished = [label for (done, _, label), (before, _, _) in zip(events[1:], events) if done == before + 1]
+    finished = [label for (done, _, label), (before, _, _) in zip(events[1:], events, strict=False) if done == before + 1]
     assert len(finished) == 8
     assert finished[:2] == ["symunet-s 16px fp32: counted MACs", "symunet-s 16px fp32: warm-up 1/1"]
     assert finished[2].startswith("symunet-s 16px fp32: run 1/2") and finished[7].startswith("symunet-s 24px fp32: run 2/2")

@@ -53,9 +53,9 @@ def test_batches_are_a_pure_function_of_seed_and_step(cfg):
     resumed = _batches(D.build_train_loader(cfg, 7, start_step=2, steps=1))
     other = _batches(D.build_train_loader(cfg, 8, start_step=0, steps=3))
     assert len(first) == 3 and first[0][0].shape == (2, 3, 16, 16) and first[0][2].dtype == torch.int64
-    for a, b in zip(first, again):
-        assert all(torch.equal(x, y) for x, y in zip(a, b))
-    assert all(torch.equal(x, y) for x, y in zip(first[2], resumed[0]))  # resume at step 2 = same stream
+    for a, b in zip(first, again, strict=True):
+        assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert all(torch.equal(x, y) for x, y in zip(first[2], resumed[0], strict=True))  # resume at step 2 = same stream
     assert not torch.equal(first[0][1], other[0][1])
 
 
@@ -64,7 +64,7 @@ def test_worker_processes_give_the_same_batches(cfg):
 
     inline = _batches(D.build_train_loader(cfg, 3, start_step=0, steps=2))
     workers = _batches(D.build_train_loader(replace(cfg, workers=1), 3, start_step=0, steps=2))
-    assert all(torch.equal(x, y) for a, b in zip(inline, workers) for x, y in zip(a, b))
+    assert all(torch.equal(x, y) for a, b in zip(inline, workers, strict=True) for x, y in zip(a, b, strict=True))
 
 
 def test_distributed_ranks_split_the_same_global_stream(cfg):

@@ -90,7 +90,7 @@ def test_promptir_noise_matches_the_papers_stream(clean):
     for sigma in (15, 25, 50):  # each sigma alone reproduces its place in the one stream
         task = E.parse_task(f"noise:{sigma}")
         got = [deg for _, deg, _ in E.iter_inputs(E.find_pairs(clean, task), task, protocol)]
-        for mine, ref in zip(got, reference[sigma]):
+        for mine, ref in zip(got, reference[sigma], strict=True):
             assert mine.shape == (32, 32, 3)
             assert np.array_equal(np.round(mine * 255).astype(np.uint8), ref)
 

@@ -36,10 +36,10 @@ def _whole_image_blend(windows, results, height, width, overlap):
     """The blend as it was before bands: image-sized sums, then one division."""
     out = torch.zeros((results[0].shape[0], height, width))
     norm = torch.zeros((height, width))
-    for (t, l, h, w), result in zip(windows, results):
-        weight = tiling.window_weight((t, l, h, w), height, width, overlap)
-        out[:, t : t + h, l : l + w] += result * weight
-        norm[t : t + h, l : l + w] += weight
+    for (t, left, h, w), result in zip(windows, results, strict=True):
+        weight = tiling.window_weight((t, left, h, w), height, width, overlap)
+        out[:, t : t + h, left : left + w] += result * weight
+        norm[t : t + h, left : left + w] += weight
     return out / norm
 
 
@@ -50,7 +50,7 @@ def test_bands_equal_the_whole_image_blend_bit_for_bit():
         results = [torch.rand(3, h, w) for _, _, h, w in windows]
         whole = _whole_image_blend(windows, results, height, width, overlap)
         blender = tiling.BandBlender(height, width, 3, windows[0][2], overlap)
-        bands = [band for win, result in zip(windows, results) for band in blender.add(win, result)]
+        bands = [band for win, result in zip(windows, results, strict=True) for band in blender.add(win, result)]
         bands += blender.finish()
         assert [top for top, _ in bands] == sorted({t for t, _, _, _ in windows})  # one band per window row
         assert torch.equal(torch.cat([band for _, band in bands], dim=1), whole)
@@ -68,7 +68,7 @@ def test_band_memory_is_one_window_tall_whatever_the_image_height():
         return batch
 
     def crop(win):
-        t, l, h, w = win
+        t, left, h, w = win
         return torch.full((1, 3, h, w), float(t))
 
     bands = tiling.tiled_bands(crop, height, width, fn, tile, overlap, batch_size=2)

@@ -118,14 +118,14 @@ def test_reader_gives_every_frame_with_its_timestamp_and_resumes_at_a_frame_inde
     later.close()
     assert [f.index for f in rest] == list(range(20, 36))
     assert [f.pts for f in rest] == [f.pts for f in frames[20:]]
-    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(rest, frames[20:]))
+    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(rest, frames[20:], strict=True))
 
 
 def test_raw_matroska_pipe_keeps_each_frame_and_its_exact_timestamp(ffmpeg):
     rng = np.random.default_rng(0)
     pixels = [rng.integers(0, 256, (6, 10, 3), dtype=np.uint8) for _ in range(5)]
     times_ns = [0, 41_666_667, 83_333_333, 166_666_667, 170_000_000]  # uneven on purpose
-    stream = rawmkv.header(10, 6, 8, 41_666_667) + b"".join(rawmkv.frame(t, p.tobytes()) for t, p in zip(times_ns, pixels))
+    stream = rawmkv.header(10, 6, 8, 41_666_667) + b"".join(rawmkv.frame(t, p.tobytes()) for t, p in zip(times_ns, pixels, strict=True))
     out = subprocess.run([ffmpeg, "-v", "error", "-f", "matroska", "-i", "-", "-f", "rawvideo", "-pix_fmt", "rgb24",
                           "-fps_mode", "passthrough", "-"], input=stream, capture_output=True, check=True).stdout
     assert out == b"".join(p.tobytes() for p in pixels)

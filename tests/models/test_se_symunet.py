@@ -241,7 +241,7 @@ def test_clip_runs_once_per_picture_on_the_whole_picture(tiny_clip_dir):
     _restore(model, pixels, tile=64, overlap=16)
     assert seen == [(1, 3, 150, 170)]  # once, on the whole picture
     assert len(contexts) > 4 and all(c is contexts[0][0] for c, _ in contexts)
-    assert {o[0] for _, o in contexts} == {(t, l) for t in (0, 48, 86) for l in (0, 48, 96, 106)}
+    assert {o[0] for _, o in contexts} == {(t, left) for t in (0, 48, 86) for left in (0, 48, 96, 106)}
 
 
 def test_precision_policy(tiny_clip_dir):
