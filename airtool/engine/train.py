@@ -13,19 +13,19 @@ log and atomic checkpoints live in the run folder ``<output_dir>/<name>/``:
 Scale out: launched by ``torchrun`` (WORLD_SIZE > 1) it runs DDP, one process per GPU; the
 data stream is sharded by ``DistributedSampler`` (see ``airtool.engine.data``).
 
-Beside this module in ``airtool.engine``: ``train_config`` (config dataclasses, presets),
-``checkpoints`` (RNG states, checkpoint files), ``run_folder`` (config.yaml, command.txt,
+This module holds the ``Trainer`` loop and ``train()``; its parts live beside it in
+``airtool.engine``: ``train_config`` (config dataclasses, presets), ``distributed`` (rank, device,
+hardware line), ``amp`` (training precision, channels-last), ``optim`` (optimiser, LR schedule,
+EMA), ``checkpoints`` (RNG states, checkpoint files), ``run_folder`` (config.yaml, command.txt,
 log.jsonl, metrics.csv) and ``export`` (weights file and manifest entry). Every name they took
 from this module is still importable from here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from airtool.engine.amp import (
+    CPU_BF16_TRAINING,  # noqa: F401 (re-exported)
+    autocast,
+    requested_precision,  # noqa: F401 (re-exported)
+    train_precision,
+    use_channels_last,
+)
 from airtool.engine.checkpoints import (
     CHECKPOINT_GLOB,  # noqa: F401 (re-exported)
     list_checkpoints,
@@ -45,8 +52,10 @@ from airtool.engine.checkpoints import (
     set_rng_state,
 )
 from airtool.engine.data import build_train_loader, build_val_samples
+from airtool.engine.distributed import Dist, hardware, init_distributed, select_device
 from airtool.engine.export import ExportResult, export_run
 from airtool.engine.losses import total_loss
+from airtool.engine.optim import Ema, build_optimizer, build_scheduler, optimizer_impl
 from airtool.engine.run_folder import (
     METRICS_COLUMNS,  # noqa: F401 (re-exported)
     METRICS_CSV,
@@ -66,104 +75,10 @@ from airtool.engine.train_config import (
     load_train_config,
     preset_names,
 )
-from airtool.errors import ConfigError
 from airtool.models import get_spec
-from airtool.precision import autocast as precision_autocast
 from airtool.tasks import TASKS
 
 EventSink = Callable[[Event], None]
-
-
-# -- distributed setup ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed() -> Dist:
-    """DDP when started by torchrun (WORLD_SIZE > 1), otherwise a single process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    import torch.distributed as td
-
-    if not td.is_initialized():
-        td.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-    return Dist(td.get_rank(), td.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def _device(name: str) -> torch.device:
-    from airtool.engine.device import resolve_device
-
-    device = resolve_device(name)
-    if device.type == "cuda" and device.index is not None:
-        torch.cuda.set_device(device)
-    return device
-
-
-def hardware(device: torch.device, world: int) -> str:
-    if device.type == "cuda":
-        what = torch.cuda.get_device_name(device)
-    else:
-        from airtool.engine.cpuinfo import read_cpu
-
-        cpu = read_cpu()
-        family = f" ({cpu.family})" if cpu.family else ""
-        bf16 = ", AVX512-BF16" if "avx512_bf16" in cpu.vector else ""
-        what = f"{cpu.model}{family}{bf16} CPU, {torch.get_num_threads()} threads"
-    return f"{world}× {what}, torch {torch.__version__}"
-
-
-# -- optimiser, schedule, precision, EMA ---------------------------------------------------
-
-
-def optimizer_impl(cfg: OptimConfig, device: torch.device) -> dict[str, bool]:
-    """The keyword that selects PyTorch's Adam(W) implementation; all compute the same update."""
-    impl = cfg.impl
-    if impl == "auto":
-        impl = "fused" if device.type in ("cuda", "cpu") else "foreach"
-    return {"for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[impl]
-
-
-def build_optimizer(
-    cfg: OptimConfig, params: Iterator[nn.Parameter], device: torch.device | None = None
-) -> torch.optim.Optimizer:
-    kind = torch.optim.AdamW if cfg.name == "adamw" else torch.optim.Adam
-    impl = optimizer_impl(cfg, device or torch.device("cpu"))
-    return kind(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **impl)
-
-
-def build_scheduler(cfg: ScheduleConfig, optimizer: torch.optim.Optimizer, steps: int) -> Any:
-    """PyTorch's own schedulers, stepped once per optimiser step (not per epoch)."""
-    from torch.optim import lr_scheduler as sch
-
-    warmup = cfg.warmup_steps
-    if cfg.name == "cosine":
-        span = max(1, (cfg.horizon or steps) - warmup)
-        main: Any = sch.CosineAnnealingLR(optimizer, T_max=span, eta_min=cfg.min_lr)
-    elif cfg.name == "multistep":
-        main = sch.MultiStepLR(optimizer, milestones=[m - warmup for m in cfg.milestones], gamma=cfg.gamma)
-    else:
-        main = sch.ConstantLR(optimizer, factor=1.0, total_iters=0)
-    if warmup <= 0:
-        return main
-    ramp = sch.LinearLR(optimizer, start_factor=cfg.warmup_start_factor, end_factor=1.0, total_iters=warmup)
-    return sch.SequentialLR(optimizer, [ramp, main], milestones=[warmup])
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CPU or GPU, fp16 on GPU only; fp32 (or the old ``none``) = no autocast."""
-    if precision == "fp16" and device.type != "cuda":
-        raise ConfigError(f"train.precision: fp16 needs a CUDA device, not {device.type}; use bf16 or fp32")
-    return precision_autocast(device.type, precision)
 
 
 CLIP_HOW = "set model.clip: PATH in the config or --set model.clip=PATH"
@@ -192,67 +107,6 @@ def _warm_start(model: nn.Module, cfg: ModelConfig) -> dict[str, Any] | None:
     from airtool.engine.warm_start import load_init_weights
 
     return load_init_weights(model, cfg.name, cfg.init)
-
-
-def requested_precision(loop: LoopConfig) -> str:
-    """``train.precision``, or the old ``train.amp`` spelling of it (``none`` = fp32)."""
-    if loop.amp is None:
-        return loop.precision
-    legacy = "fp32" if loop.amp == "none" else loop.amp
-    if loop.precision not in ("auto", legacy):
-        raise ConfigError(f"train.amp: {loop.amp} contradicts train.precision: {loop.precision}; set only precision")
-    return legacy
-
-
-# bf16 training on a CPU pays only where its matrix units run bf16 natively AND the model's
-# backward kernels take that path; measured per model with devtools/bench_train.py (README,
-# "Training speed"). Models absent here train in fp32 under ``auto`` on the CPU.
-CPU_BF16_TRAINING: frozenset[str] = frozenset()
-
-
-def train_precision(loop: LoopConfig, spec: Any, device: torch.device) -> str:
-    """The precision a run trains in: the requested one, checked against the model's policy
-    (models/spec.py), or for ``auto`` bf16 on CUDA where allowed, and on a CPU only for models
-    measured faster in bf16 on CPUs with native bf16 (``CPU_BF16_TRAINING``); else fp32."""
-    from airtool.engine.device import cpu_has_native_bf16
-
-    precision = requested_precision(loop)
-    allowed = spec.precision.allowed(device.type)
-    if precision == "auto":
-        if device.type == "cuda":
-            return "bf16" if "bf16" in allowed else "fp32"
-        fast = device.type == "cpu" and spec.name in CPU_BF16_TRAINING and cpu_has_native_bf16()
-        return "bf16" if fast and "bf16" in allowed else "fp32"
-    autocast(device, precision)
-    if precision != "fp32" and precision not in allowed:
-        raise ConfigError(
-            f"train.precision: {precision} is not validated for {spec.name} on {device.type} "
-            f"(allowed: {', '.join(allowed)})"
-        )
-    return precision
-
-
-def use_channels_last(loop: LoopConfig, device: torch.device) -> bool:
-    """Channels-last activations: on by default on the CPU (oneDNN's native conv layout)."""
-    return loop.channels_last if loop.channels_last is not None else device.type == "cpu"
-
-
-class Ema:
-    """Exponential moving average of a model's state (floating tensors averaged, others copied)."""
-
-    def __init__(self, model: nn.Module, decay: float, warmup: bool = True) -> None:
-        self.decay, self.warmup = decay, warmup
-        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    @torch.no_grad()
-    def update(self, model: nn.Module, step: int) -> None:
-        decay = min(self.decay, (1 + step) / (10 + step)) if self.warmup else self.decay
-        for key, value in model.state_dict().items():
-            avg = self.state[key]
-            if avg.dtype.is_floating_point:
-                avg.lerp_(value.detach(), 1.0 - decay)
-            else:
-                avg.copy_(value)
 
 
 # -- the loop --------------------------------------------------------------------------------
@@ -302,7 +156,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, run: Path, dist: Dist, on_event: EventSink | None) -> None:
         self.cfg, self.run, self.dist, self.on_event = cfg, run, dist, on_event
-        self.device = _device(cfg.train.device)
+        self.device = select_device(cfg.train.device)
         spec = get_spec(cfg.model.name)
         self.precision = train_precision(cfg.train, spec, self.device)
         self.channels_last = use_channels_last(cfg.train, self.device)
