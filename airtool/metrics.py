@@ -15,11 +15,18 @@ No scikit-image at run time; ``tests/test_metrics.py`` checks these against it. 
   on the 0-255 scale, optional border crop, PSNR with peak 255, Wang SSIM on Y.
 
 Images are ``(H, W)`` or ``(H, W, C)`` arrays; float inputs are in [0, 1].
+
+``METRICS`` is the registry the protocols score with: name -> ``Metric`` (a function of the
+prepared pair and the spec, and whether higher is better). A further metric is one function
+plus one ``METRICS`` line; ``score_all`` then reports it under every protocol.
+LPIPS is not included: its pretrained AlexNet/VGG backbone weights are downloaded at run time,
+and airtool downloads nothing.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -207,17 +214,48 @@ def _prepare(img: np.ndarray, spec: MetricSpec) -> np.ndarray:
     return x * spec.scale
 
 
-def score(pred: np.ndarray, target: np.ndarray, spec: MetricSpec) -> tuple[float, float]:
-    """(PSNR, SSIM) of a restored image against its target under one ``MetricSpec``.
+def _psnr_metric(a: np.ndarray, b: np.ndarray, spec: MetricSpec) -> float:
+    return psnr(a, b, data_range=spec.scale)
+
+
+def _ssim_metric(a: np.ndarray, b: np.ndarray, spec: MetricSpec) -> float:
+    ssim_scale = spec.ssim_scale or spec.scale
+    factor = ssim_scale / spec.scale
+    return ssim(a * factor, b * factor, data_range=ssim_scale, gaussian=spec.ssim_gaussian,
+                sample_covariance=spec.ssim_sample_covariance)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One registered metric: ``fn(a, b, spec)`` scores a pair already prepared under ``spec``
+    (clipped/quantised/luma, on ``spec.scale``, border-cropped)."""
+
+    name: str
+    fn: Callable[[np.ndarray, np.ndarray, MetricSpec], float]
+    higher_is_better: bool = True
+
+
+METRICS: dict[str, Metric] = {
+    "psnr": Metric("psnr", _psnr_metric, higher_is_better=True),
+    "ssim": Metric("ssim", _ssim_metric, higher_is_better=True),
+}
+
+
+def score_all(pred: np.ndarray, target: np.ndarray, spec: MetricSpec) -> dict[str, float]:
+    """Every ``METRICS`` entry of a restored image against its target under one ``MetricSpec``.
 
     Both are float images in [0, 1] (``pred`` may overshoot; ``spec.clip`` decides).
     """
     _check_pair(pred, target)
     a, b = _prepare(pred, spec), _prepare(target, spec)
     a, b = crop_border(a, spec.crop_border), crop_border(b, spec.crop_border)
-    value_psnr = psnr(a, b, data_range=spec.scale)
-    ssim_scale = spec.ssim_scale or spec.scale
-    factor = ssim_scale / spec.scale
-    value_ssim = ssim(a * factor, b * factor, data_range=ssim_scale, gaussian=spec.ssim_gaussian,
-                      sample_covariance=spec.ssim_sample_covariance)
-    return value_psnr, value_ssim
+    return {name: metric.fn(a, b, spec) for name, metric in METRICS.items()}
+
+
+def score(pred: np.ndarray, target: np.ndarray, spec: MetricSpec) -> tuple[float, float]:
+    """(PSNR, SSIM) of a restored image against its target under one ``MetricSpec``.
+
+    Both are float images in [0, 1] (``pred`` may overshoot; ``spec.clip`` decides).
+    """
+    values = score_all(pred, target, spec)
+    return values["psnr"], values["ssim"]

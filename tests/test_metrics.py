@@ -1,4 +1,4 @@
-"""PSNR/SSIM per protocol: agreement with scikit-image (test-only dependency) and edge cases."""
+"""PSNR/SSIM per protocol: agreement with scikit-image (test-only dependency), edge cases, the registry."""
 
 from __future__ import annotations
 
@@ -122,3 +122,70 @@ def test_gaussian_taps_are_scipy_compatible():
     taps = M.gaussian_kernel1d(1.5, 3.5)
     assert len(taps) == 11 and taps.sum() == pytest.approx(1.0)
     assert taps[5] == taps.max() and np.allclose(taps, taps[::-1])
+
+
+# -- the metric registry ----------------------------------------------------------------------
+
+
+def _noisier(img: np.ndarray, sigma: float, seed: int = 7) -> np.ndarray:
+    return np.clip(img + np.random.default_rng(seed).normal(0, sigma, img.shape), 0, 1)
+
+
+def _better_or_equal(metric: M.Metric, a: float, b: float) -> bool:
+    return a >= b if metric.higher_is_better else a <= b
+
+
+@pytest.mark.parametrize("protocol", list(M.METRIC_SPECS))
+@pytest.mark.parametrize("name", list(M.METRICS))
+def test_registered_metric_identical_images_score_best(name, protocol):
+    metric = M.METRICS[name]
+    _, clean = _pair((40, 44, 3), seed=8)
+    spec = M.METRIC_SPECS[protocol]
+    best = M.score_all(clean, clean, spec)[name]
+    for sigma in (0.02, 0.1):
+        assert _better_or_equal(metric, best, M.score_all(_noisier(clean, sigma), clean, spec)[name])
+    if name == "psnr":
+        assert best == math.inf
+    if name == "ssim":
+        assert best == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("protocol", list(M.METRIC_SPECS))
+@pytest.mark.parametrize("name", list(M.METRICS))
+def test_registered_metric_noisier_image_scores_worse(name, protocol):
+    metric = M.METRICS[name]
+    _, clean = _pair((40, 44, 3), seed=9)
+    spec = M.METRIC_SPECS[protocol]
+    slight = M.score_all(_noisier(clean, 0.02), clean, spec)[name]
+    heavy = M.score_all(_noisier(clean, 0.15), clean, spec)[name]
+    assert slight != heavy and _better_or_equal(metric, slight, heavy)
+
+
+def test_registry_entries_are_named_by_their_key():
+    assert {"psnr", "ssim"} <= set(M.METRICS)
+    for name, metric in M.METRICS.items():
+        assert metric.name == name
+
+
+def test_score_is_psnr_and_ssim_of_score_all():
+    pred, target = _pair((40, 44, 3), seed=10)
+    for spec in M.METRIC_SPECS.values():
+        values = M.score_all(pred, target, spec)
+        assert M.score(pred, target, spec) == (values["psnr"], values["ssim"])
+
+
+def test_a_registered_third_metric_appears_in_every_protocol(monkeypatch):
+    def mae(a: np.ndarray, b: np.ndarray, spec: M.MetricSpec) -> float:
+        return float(np.mean(np.abs(a - b)))
+
+    monkeypatch.setitem(M.METRICS, "mae", M.Metric("mae", mae, higher_is_better=False))
+    pred, target = _pair((40, 44, 3), seed=11)
+    for protocol, spec in M.METRIC_SPECS.items():
+        values = M.score_all(pred, target, spec)
+        assert set(values) == {"psnr", "ssim", "mae"}, protocol
+        assert values["mae"] > 0
+        assert M.score_all(target, target, spec)["mae"] == 0.0
+        assert M.score(pred, target, spec) == (values["psnr"], values["ssim"])
+    # the protocol's preparation applies: basicsr-y scores 8-bit luma on the 0-255 scale
+    assert M.score_all(pred, target, M.METRIC_SPECS["basicsr-y"])["mae"] > 1.0
+    assert M.score_all(pred, target, M.METRIC_SPECS["promptir"])["mae"] < 1.0

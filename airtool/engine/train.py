@@ -12,222 +12,73 @@ log and atomic checkpoints live in the run folder ``<output_dir>/<name>/``:
 
 Scale out: launched by ``torchrun`` (WORLD_SIZE > 1) it runs DDP, one process per GPU; the
 data stream is sharded by ``DistributedSampler`` (see ``airtool.engine.data``).
+
+This module holds the ``Trainer`` loop and ``train()``; its parts live beside it in
+``airtool.engine``: ``train_config`` (config dataclasses, presets), ``distributed`` (rank, device,
+hardware line), ``amp`` (training precision, channels-last), ``optim`` (optimiser, LR schedule,
+EMA), ``checkpoints`` (RNG states, checkpoint files), ``run_folder`` (config.yaml, command.txt,
+log.jsonl, metrics.csv) and ``export`` (weights file and manifest entry). Every name they took
+from this module is still importable from here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import json
-import os
-import random
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from importlib import resources
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from airtool.config import load_yaml, to_dict, to_yaml
-from airtool.engine.data import DataConfig, ValConfig, build_train_loader, build_val_samples, describe
-from airtool.engine.losses import LossConfig, total_loss
-from airtool.engine.warm_start import run_summary
-from airtool.errors import ConfigError, WeightsError
+from airtool.engine.amp import (
+    CPU_BF16_TRAINING,  # noqa: F401 (re-exported)
+    autocast,
+    requested_precision,  # noqa: F401 (re-exported)
+    train_precision,
+    use_channels_last,
+)
+from airtool.engine.checkpoints import (
+    CHECKPOINT_GLOB,  # noqa: F401 (re-exported)
+    list_checkpoints,
+    load_checkpoint,
+    load_latest_checkpoint,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+)
+from airtool.engine.data import build_train_loader, build_val_samples
+from airtool.engine.distributed import Dist, hardware, init_distributed, select_device
+from airtool.engine.export import ExportResult, export_run
+from airtool.engine.losses import total_loss
+from airtool.engine.optim import Ema, build_optimizer, build_scheduler, optimizer_impl
+from airtool.engine.run_folder import (
+    METRICS_COLUMNS,  # noqa: F401 (re-exported)
+    METRICS_CSV,
+    Event,
+    append_jsonl,
+    append_metrics_csv,
+    load_run_config,
+    prepare_run,
+    resolve_run,
+)
+from airtool.engine.train_config import (
+    LoopConfig,
+    ModelConfig,
+    OptimConfig,
+    ScheduleConfig,
+    TrainConfig,
+    load_train_config,
+    preset_names,
+)
 from airtool.models import get_spec
-from airtool.precision import autocast as precision_autocast
 from airtool.tasks import TASKS
 
-CHECKPOINT_GLOB = "step-*.pt"
-Event = dict[str, Any]
 EventSink = Callable[[Event], None]
-
-
-# -- configuration -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    name: str
-    variant: str | None = None  # None: the model's default variant
-    clip: str | None = None  # se-symunet: local CLIP ViT-L/14 folder (default: $AIRTOOL_CLIP)
-    init: str | None = None  # warm start: an exported weights file to begin from (engine/warm_start.py)
-
-
-@dataclass(frozen=True)
-class OptimConfig:
-    name: Literal["adam", "adamw"] = "adamw"
-    lr: float = 2e-4
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    # PyTorch's implementations of the same update: for-loop, foreach (multi-tensor) or fused
-    # (one kernel); auto = fused where this torch has it for the device, else foreach.
-    impl: Literal["auto", "for-loop", "foreach", "fused"] = "auto"
-
-
-@dataclass(frozen=True)
-class ScheduleConfig:
-    name: Literal["cosine", "multistep", "constant"] = "cosine"
-    warmup_steps: int = 0  # linear warm-up from lr·warmup_start_factor
-    warmup_start_factor: float = 0.001
-    horizon: int | None = None  # steps the cosine spans (incl. warm-up); default train.steps
-    min_lr: float = 0.0  # cosine floor (eta_min)
-    milestones: tuple[int, ...] = ()  # multistep
-    gamma: float = 0.5  # multistep
-
-
-@dataclass(frozen=True)
-class LoopConfig:
-    steps: int
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    grad_clip: float | None = None  # max L2 norm of all gradients
-    ema_decay: float = 0.999
-    ema_warmup: bool = True  # decay min(d, (1+step)/(10+step)): short runs get a usable EMA
-    # fp32, bf16 or fp16 autocast (the words of ``restore --precision``); auto = the fastest safe
-    # one for this device and model (see ``train_precision``). ``amp`` is the old name of the
-    # same setting, kept so that existing configs still work: ``amp: none`` means fp32.
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    amp: Literal["none", "fp32", "bf16", "fp16"] | None = None
-    channels_last: bool | None = None  # None = auto: on for CPU training, where it measured faster
-    compile: bool = False  # torch.compile the training forward (compile time is paid per run)
-    device: str = "auto"
-    log_every: int = 100
-    ckpt_every: int = 1000
-    ckpt_every_s: float | None = None  # also checkpoint when this many seconds passed since the last one
-    time_limit_s: float | None = None  # stop (with a checkpoint) once training has run this long
-    # With time_limit_s: time the FIT_WINDOW steps after the first FIT_SKIP (compilation, warm-up)
-    # and plan the run's end (and the cosine's horizon) so that it ends within the time limit;
-    # re-planned at every checkpoint from the speed since the last plan, for a machine whose load
-    # changes. Never beyond train.steps.
-    fit_to_time: bool = False
-    keep_checkpoints: int = 2
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    name: str
-    model: ModelConfig
-    data: DataConfig
-    train: LoopConfig
-    val: ValConfig = field(default_factory=ValConfig)
-    setting: str = "aio3"  # aio3 / aio5 / custom: the row of the weights manifest
-    seed: int = 0
-    output_dir: str = "runs"
-    notes: str = ""
-
-
-def preset_names() -> list[str]:
-    """Names of the training presets shipped in ``airtool/configs/train``."""
-    folder = resources.files("airtool.configs") / "train"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
-
-
-def load_train_config(source: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """A preset name (``symunet-aio3``) or a YAML file, plus ``--set`` overrides, validated."""
-    path = Path(source)
-    if str(source).endswith((".yaml", ".yml")) or path.is_file():
-        return load_yaml(path, TrainConfig, overrides)
-    if str(source) not in preset_names():
-        raise ConfigError(f"unknown training config {str(source)!r}; presets: {', '.join(preset_names())}")
-    with resources.as_file(resources.files("airtool.configs") / "train" / f"{source}.yaml") as file:
-        return load_yaml(file, TrainConfig, overrides)
-
-
-# -- distributed setup ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed() -> Dist:
-    """DDP when started by torchrun (WORLD_SIZE > 1), otherwise a single process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    import torch.distributed as td
-
-    if not td.is_initialized():
-        td.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-    return Dist(td.get_rank(), td.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def _device(name: str) -> torch.device:
-    from airtool.engine.device import resolve_device
-
-    device = resolve_device(name)
-    if device.type == "cuda" and device.index is not None:
-        torch.cuda.set_device(device)
-    return device
-
-
-def hardware(device: torch.device, world: int) -> str:
-    if device.type == "cuda":
-        what = torch.cuda.get_device_name(device)
-    else:
-        from airtool.engine.cpuinfo import read_cpu
-
-        cpu = read_cpu()
-        family = f" ({cpu.family})" if cpu.family else ""
-        bf16 = ", AVX512-BF16" if "avx512_bf16" in cpu.vector else ""
-        what = f"{cpu.model}{family}{bf16} CPU, {torch.get_num_threads()} threads"
-    return f"{world}× {what}, torch {torch.__version__}"
-
-
-# -- optimiser, schedule, precision, EMA ---------------------------------------------------
-
-
-def optimizer_impl(cfg: OptimConfig, device: torch.device) -> dict[str, bool]:
-    """The keyword that selects PyTorch's Adam(W) implementation; all compute the same update."""
-    impl = cfg.impl
-    if impl == "auto":
-        impl = "fused" if device.type in ("cuda", "cpu") else "foreach"
-    return {"for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[impl]
-
-
-def build_optimizer(
-    cfg: OptimConfig, params: Iterator[nn.Parameter], device: torch.device | None = None
-) -> torch.optim.Optimizer:
-    kind = torch.optim.AdamW if cfg.name == "adamw" else torch.optim.Adam
-    impl = optimizer_impl(cfg, device or torch.device("cpu"))
-    return kind(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **impl)
-
-
-def build_scheduler(cfg: ScheduleConfig, optimizer: torch.optim.Optimizer, steps: int) -> Any:
-    """PyTorch's own schedulers, stepped once per optimiser step (not per epoch)."""
-    from torch.optim import lr_scheduler as sch
-
-    warmup = cfg.warmup_steps
-    if cfg.name == "cosine":
-        span = max(1, (cfg.horizon or steps) - warmup)
-        main: Any = sch.CosineAnnealingLR(optimizer, T_max=span, eta_min=cfg.min_lr)
-    elif cfg.name == "multistep":
-        main = sch.MultiStepLR(optimizer, milestones=[m - warmup for m in cfg.milestones], gamma=cfg.gamma)
-    else:
-        main = sch.ConstantLR(optimizer, factor=1.0, total_iters=0)
-    if warmup <= 0:
-        return main
-    ramp = sch.LinearLR(optimizer, start_factor=cfg.warmup_start_factor, end_factor=1.0, total_iters=warmup)
-    return sch.SequentialLR(optimizer, [ramp, main], milestones=[warmup])
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CPU or GPU, fp16 on GPU only; fp32 (or the old ``none``) = no autocast."""
-    if precision == "fp16" and device.type != "cuda":
-        raise ConfigError(f"train.precision: fp16 needs a CUDA device, not {device.type}; use bf16 or fp32")
-    return precision_autocast(device.type, precision)
 
 
 CLIP_HOW = "set model.clip: PATH in the config or --set model.clip=PATH"
@@ -256,210 +107,6 @@ def _warm_start(model: nn.Module, cfg: ModelConfig) -> dict[str, Any] | None:
     from airtool.engine.warm_start import load_init_weights
 
     return load_init_weights(model, cfg.name, cfg.init)
-
-
-def requested_precision(loop: LoopConfig) -> str:
-    """``train.precision``, or the old ``train.amp`` spelling of it (``none`` = fp32)."""
-    if loop.amp is None:
-        return loop.precision
-    legacy = "fp32" if loop.amp == "none" else loop.amp
-    if loop.precision not in ("auto", legacy):
-        raise ConfigError(f"train.amp: {loop.amp} contradicts train.precision: {loop.precision}; set only precision")
-    return legacy
-
-
-# bf16 training on a CPU pays only where its matrix units run bf16 natively AND the model's
-# backward kernels take that path; measured per model with devtools/bench_train.py (README,
-# "Training speed"). Models absent here train in fp32 under ``auto`` on the CPU.
-CPU_BF16_TRAINING: frozenset[str] = frozenset()
-
-
-def train_precision(loop: LoopConfig, spec: Any, device: torch.device) -> str:
-    """The precision a run trains in: the requested one, checked against the model's policy
-    (models/spec.py), or for ``auto`` bf16 on CUDA where allowed, and on a CPU only for models
-    measured faster in bf16 on CPUs with native bf16 (``CPU_BF16_TRAINING``); else fp32."""
-    from airtool.engine.device import cpu_has_native_bf16
-
-    precision = requested_precision(loop)
-    allowed = spec.precision.allowed(device.type)
-    if precision == "auto":
-        if device.type == "cuda":
-            return "bf16" if "bf16" in allowed else "fp32"
-        fast = device.type == "cpu" and spec.name in CPU_BF16_TRAINING and cpu_has_native_bf16()
-        return "bf16" if fast and "bf16" in allowed else "fp32"
-    autocast(device, precision)
-    if precision != "fp32" and precision not in allowed:
-        raise ConfigError(
-            f"train.precision: {precision} is not validated for {spec.name} on {device.type} "
-            f"(allowed: {', '.join(allowed)})"
-        )
-    return precision
-
-
-def use_channels_last(loop: LoopConfig, device: torch.device) -> bool:
-    """Channels-last activations: on by default on the CPU (oneDNN's native conv layout)."""
-    return loop.channels_last if loop.channels_last is not None else device.type == "cpu"
-
-
-class Ema:
-    """Exponential moving average of a model's state (floating tensors averaged, others copied)."""
-
-    def __init__(self, model: nn.Module, decay: float, warmup: bool = True) -> None:
-        self.decay, self.warmup = decay, warmup
-        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    @torch.no_grad()
-    def update(self, model: nn.Module, step: int) -> None:
-        decay = min(self.decay, (1 + step) / (10 + step)) if self.warmup else self.decay
-        for key, value in model.state_dict().items():
-            avg = self.state[key]
-            if avg.dtype.is_floating_point:
-                avg.lerp_(value.detach(), 1.0 - decay)
-            else:
-                avg.copy_(value)
-
-
-# -- RNG states as tensors and plain types, so checkpoints load with weights_only=True ------
-
-
-def rng_state() -> dict[str, Any]:
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    version, mt, gauss = random.getstate()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached": float(cached)},
-        "python": {"version": version, "state": torch.tensor(mt, dtype=torch.int64), "gauss": gauss},
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    npy = state["numpy"]
-    keys = npy["keys"].numpy().astype(np.uint32)
-    np.random.set_state((npy["kind"], keys, npy["pos"], npy["has_gauss"], npy["cached"]))
-    py = state["python"]
-    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-# -- checkpoints ----------------------------------------------------------------------------
-
-_CHECKPOINT_KEYS = ("step", "model", "ema", "optimizer", "scheduler", "rng")
-
-
-def save_checkpoint(folder: Path, state: dict[str, Any], keep: int = 2) -> Path:
-    """Write ``step-<N>.pt`` atomically (temp file in ``folder`` + fsync + os.replace), then
-    delete all but the newest ``keep`` checkpoints. A failed write (disk full...) raises
-    ``OutputError`` and leaves the older checkpoints as they were."""
-    from airtool.errors import OutputError
-    from airtool.io.atomic import atomic_path
-
-    path = folder / f"step-{state['step']:08d}.pt"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            torch.save(state, fh)  # to a file object: a failed write raises OSError with its errno
-    except OSError as err:
-        reason = f"cannot write checkpoint ({err.strerror or err}); the older checkpoints are kept"
-        raise OutputError(path, reason) from None
-    for old in list_checkpoints(folder)[max(1, keep):]:
-        old.unlink(missing_ok=True)
-    return path
-
-
-def list_checkpoints(folder: Path) -> list[Path]:
-    """Checkpoints in ``folder``, newest step first."""
-    return sorted(folder.glob(CHECKPOINT_GLOB), reverse=True) if folder.is_dir() else []
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load one checkpoint safely (``weights_only=True``); damage raises ``WeightsError``."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated zip, bad pickle opcode, unsafe global...
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
-        raise WeightsError(f"{path}: unreadable checkpoint ({reason})") from None
-    missing = [k for k in _CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
-    if missing:
-        raise WeightsError(f"{path}: not an airtool checkpoint (missing {', '.join(missing)})")
-    return state
-
-
-def load_latest_checkpoint(folder: Path) -> tuple[dict[str, Any], Path, list[str]]:
-    """The newest readable checkpoint, its path, and one line per newer one that was damaged."""
-    skipped: list[str] = []
-    for path in list_checkpoints(folder):
-        try:
-            return load_checkpoint(path), path, skipped
-        except WeightsError as err:
-            skipped.append(str(err))
-    detail = f" ({'; '.join(skipped)})" if skipped else ""
-    raise WeightsError(f"{folder}: no readable checkpoint{detail}")
-
-
-# -- the run folder -------------------------------------------------------------------------
-
-
-def resolve_run(run: str | Path, output_dir: str | Path = "runs") -> Path:
-    """A run folder given as a path, or as a name under ``output_dir``."""
-    for candidate in (Path(run), Path(output_dir) / str(run)):
-        if (candidate / "config.yaml").is_file():
-            return candidate
-    raise ConfigError(f"{run}: not a run folder (no config.yaml here or under {output_dir}/)")
-
-
-def load_run_config(run: Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """The resolved config saved in a run folder, with ``--set`` overrides (e.g. more steps)."""
-    return load_yaml(run / "config.yaml", TrainConfig, overrides)
-
-
-def _prepare_run(cfg: TrainConfig, run: Path, resume: bool, command: str) -> None:
-    from airtool.io.atomic import write_bytes
-
-    if not resume and list_checkpoints(run / "checkpoints"):
-        raise ConfigError(
-            f"{run} already has checkpoints; continue it with --resume {run}, or pick another --set name=..."
-        )
-    run.mkdir(parents=True, exist_ok=True)
-    write_bytes(run / "config.yaml", to_yaml(cfg).encode())
-    if command:
-        with open(run / "command.txt", "a", encoding="utf-8") as fh:
-            fh.write(command + "\n")
-
-
-def _append_jsonl(path: Path, record: Event) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, sort_keys=True) + "\n")
-
-
-METRICS_CSV = "metrics.csv"
-METRICS_COLUMNS = ("event", "step", "loss", "lr", "samples_per_s", "val_psnr", "val_ssim",
-                   *(f"val_psnr_{task}" for task in TASKS))
-
-
-def append_metrics_csv(path: Path, event: Event) -> None:
-    """One row per logged step (loss, learning rate, samples/s over the logging window) and per
-    validation (mean and per-task held-out PSNR); a header is written when the file is new."""
-    import csv
-
-    new = not path.is_file()
-    with open(path, "a", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        if new:
-            writer.writerow(METRICS_COLUMNS)
-        row = {"event": event["event"], **event}
-        writer.writerow(["" if row.get(c) is None else row.get(c, "") for c in METRICS_COLUMNS])
 
 
 # -- the loop --------------------------------------------------------------------------------
@@ -509,7 +156,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, run: Path, dist: Dist, on_event: EventSink | None) -> None:
         self.cfg, self.run, self.dist, self.on_event = cfg, run, dist, on_event
-        self.device = _device(cfg.train.device)
+        self.device = select_device(cfg.train.device)
         spec = get_spec(cfg.model.name)
         self.precision = train_precision(cfg.train, spec, self.device)
         self.channels_last = use_channels_last(cfg.train, self.device)
@@ -579,7 +226,7 @@ class Trainer:
         if not self.dist.main:
             return
         if log:
-            _append_jsonl(self.run / "log.jsonl", event)
+            append_jsonl(self.run / "log.jsonl", event)
             if event.get("event") in ("step", "val"):
                 append_metrics_csv(self.run / METRICS_CSV, event)
         if self.on_event is not None:
@@ -725,7 +372,7 @@ def train(
     _clip_path(cfg.model)  # before the run folder is made: a missing CLIP path is one line
     dist = init_distributed()
     if dist.main:
-        _prepare_run(cfg, run, resume, command)
+        prepare_run(cfg, run, resume, command)
         remove_stale_temps(run / "checkpoints")  # a checkpoint write cut short by a killed run
     trainer = Trainer(cfg, run, dist, on_event)
     resumed_from = None
@@ -744,69 +391,6 @@ def train(
             td.destroy_process_group()
     return TrainResult(result.run, result.step, result.loss, result.val, result.checkpoint,
                        result.wall_time_s, resumed_from, dist.rank)
-
-
-# -- export ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    path: Path
-    sha256: str
-    step: int
-    manifest: Path | None
-
-
-def export_run(
-    run: Path, out: Path, *, use_ema: bool = True, command: str = "", manifest: bool = True, dtype: str = "bf16"
-) -> ExportResult:
-    """Write the (EMA) weights of ``inference_modules()`` from a run's newest good checkpoint as
-    safetensors with the model and training config in its metadata, and add a manifest entry
-    (sha256, data, steps, hardware, wall time, command) in ``out``'s folder."""
-    from airtool.models.weights import save_weights, update_manifest
-
-    cfg = load_run_config(run)
-    ckpt, ckpt_path, _ = load_latest_checkpoint(run / "checkpoints")
-    spec = get_spec(cfg.model.name)
-    variant = cfg.model.variant or spec.default_variant
-    model = spec.create(variant)
-    model.load_state_dict(ckpt["ema" if use_ema else "model"])
-    model_cfg = to_dict(spec.config(variant))
-    meta = {"airtool_setting": cfg.setting, "airtool_steps": str(ckpt["step"]),
-            "airtool_train_config": json.dumps(to_dict(cfg), sort_keys=True), "airtool_ema": str(use_ema).lower()}
-    if ckpt.get("clip"):
-        meta["airtool_clip"] = ckpt["clip"]  # the frozen encoder it was trained with (not in the file)
-    out = Path(out)
-    sha = save_weights(model.inference_modules(), out, model=cfg.model.name, variant=variant,
-                       config=model_cfg, metadata=meta, dtype=dtype)
-    if not manifest:
-        return ExportResult(out, sha, int(ckpt["step"]), None)
-    entry = _manifest_entry(cfg, variant, ckpt, run, sha, model_cfg, command, dtype, out.name)
-    update_manifest(out.parent, out.name, entry)
-    return ExportResult(out, sha, int(ckpt["step"]), out.parent / "manifest.json")
-
-
-def _manifest_entry(
-    cfg: TrainConfig, variant: str, ckpt: dict[str, Any], run: Path, sha: str, model_cfg: dict, command: str,
-    dtype: str = "fp32", out_name: str = "",
-) -> dict:
-    commands = (run / "command.txt").read_text().splitlines() if (run / "command.txt").is_file() else []
-    val = ckpt.get("val") or {}
-    entry = {
-        "sha256": sha, "model": cfg.model.name, "variant": variant, "setting": cfg.setting,
-        "config": {"model": model_cfg, "train": to_dict(cfg)}, "data": describe(cfg.data),
-        "steps": int(ckpt["step"]), "hardware": ckpt.get("hardware", ""), "dtype": dtype,
-        "wall_time_s": round(float(ckpt.get("wall_time_s", 0.0)), 1),
-        "command": {"train": commands, "export": command},
-        "scores": {"heldout_val": val} if val else {},
-    }
-    init = ckpt.get("init")
-    if init:  # a warm start: this run continues the runs behind its starting file
-        entry["init"] = {"file": init["file"], "sha256": init["sha256"], "steps": init.get("steps")}
-        entry["lineage"] = [*init.get("lineage", []), run_summary(entry, Path(out_name).name)]
-        entry["total_steps"] = sum(int(r.get("steps") or 0) for r in entry["lineage"])
-        entry["total_wall_time_s"] = round(sum(float(r.get("wall_time_s") or 0) for r in entry["lineage"]), 1)
-    return entry
 
 
 __all__ = [

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from airtool.config import from_dict
+from airtool.engine import amp
 from airtool.engine import train as T
 from airtool.errors import ConfigError
 from airtool.models import get_spec
@@ -42,9 +43,9 @@ def test_contradicting_amp_and_precision_is_an_error():
 def test_auto_precision_on_the_cpu_is_bf16_only_for_models_measured_faster(monkeypatch):
     spec = get_spec("symunet")
     monkeypatch.setenv("AIRTOOL_CPU_BF16", "1")
-    monkeypatch.setattr(T, "CPU_BF16_TRAINING", frozenset())
+    monkeypatch.setattr(amp, "CPU_BF16_TRAINING", frozenset())
     assert T.train_precision(loop(), spec, CPU) == "fp32"
-    monkeypatch.setattr(T, "CPU_BF16_TRAINING", frozenset({"symunet"}))
+    monkeypatch.setattr(amp, "CPU_BF16_TRAINING", frozenset({"symunet"}))
     assert T.train_precision(loop(), spec, CPU) == "bf16"
     monkeypatch.setenv("AIRTOOL_CPU_BF16", "0")  # no bf16 hardware: emulated bf16 is slower
     assert T.train_precision(loop(), spec, CPU) == "fp32"

@@ -1,0 +1,78 @@
+"""``airtool train export``: a run's newest good checkpoint as a safetensors weights file, and its
+manifest entry (sha256, data, steps, hardware, wall time, commands; for a warm start the
+starting file and the lineage of every run behind it)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from airtool.config import to_dict
+from airtool.engine.checkpoints import load_latest_checkpoint
+from airtool.engine.data import describe
+from airtool.engine.run_folder import load_run_config
+from airtool.engine.train_config import TrainConfig
+from airtool.engine.warm_start import run_summary
+from airtool.models import get_spec
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    sha256: str
+    step: int
+    manifest: Path | None
+
+
+def export_run(
+    run: Path, out: Path, *, use_ema: bool = True, command: str = "", manifest: bool = True, dtype: str = "bf16"
+) -> ExportResult:
+    """Write the (EMA) weights of ``inference_modules()`` from a run's newest good checkpoint as
+    safetensors with the model and training config in its metadata, and add a manifest entry
+    (sha256, data, steps, hardware, wall time, command) in ``out``'s folder."""
+    from airtool.models.weights import save_weights, update_manifest
+
+    cfg = load_run_config(run)
+    ckpt, ckpt_path, _ = load_latest_checkpoint(run / "checkpoints")
+    spec = get_spec(cfg.model.name)
+    variant = cfg.model.variant or spec.default_variant
+    model = spec.create(variant)
+    model.load_state_dict(ckpt["ema" if use_ema else "model"])
+    model_cfg = to_dict(spec.config(variant))
+    meta = {"airtool_setting": cfg.setting, "airtool_steps": str(ckpt["step"]),
+            "airtool_train_config": json.dumps(to_dict(cfg), sort_keys=True), "airtool_ema": str(use_ema).lower()}
+    if ckpt.get("clip"):
+        meta["airtool_clip"] = ckpt["clip"]  # the frozen encoder it was trained with (not in the file)
+    out = Path(out)
+    sha = save_weights(model.inference_modules(), out, model=cfg.model.name, variant=variant,
+                       config=model_cfg, metadata=meta, dtype=dtype)
+    if not manifest:
+        return ExportResult(out, sha, int(ckpt["step"]), None)
+    entry = _manifest_entry(cfg, variant, ckpt, run, sha, model_cfg, command, dtype, out.name)
+    update_manifest(out.parent, out.name, entry)
+    return ExportResult(out, sha, int(ckpt["step"]), out.parent / "manifest.json")
+
+
+def _manifest_entry(
+    cfg: TrainConfig, variant: str, ckpt: dict[str, Any], run: Path, sha: str, model_cfg: dict, command: str,
+    dtype: str = "fp32", out_name: str = "",
+) -> dict:
+    commands = (run / "command.txt").read_text().splitlines() if (run / "command.txt").is_file() else []
+    val = ckpt.get("val") or {}
+    entry = {
+        "sha256": sha, "model": cfg.model.name, "variant": variant, "setting": cfg.setting,
+        "config": {"model": model_cfg, "train": to_dict(cfg)}, "data": describe(cfg.data),
+        "steps": int(ckpt["step"]), "hardware": ckpt.get("hardware", ""), "dtype": dtype,
+        "wall_time_s": round(float(ckpt.get("wall_time_s", 0.0)), 1),
+        "command": {"train": commands, "export": command},
+        "scores": {"heldout_val": val} if val else {},
+    }
+    init = ckpt.get("init")
+    if init:  # a warm start: this run continues the runs behind its starting file
+        entry["init"] = {"file": init["file"], "sha256": init["sha256"], "steps": init.get("steps")}
+        entry["lineage"] = [*init.get("lineage", []), run_summary(entry, Path(out_name).name)]
+        entry["total_steps"] = sum(int(r.get("steps") or 0) for r in entry["lineage"])
+        entry["total_wall_time_s"] = round(sum(float(r.get("wall_time_s") or 0) for r in entry["lineage"]), 1)
+    return entry
