@@ -15,7 +15,7 @@ data stream is sharded by ``DistributedSampler`` (see ``airtool.engine.data``).
 
 This module holds the ``Trainer`` loop and ``train()``; its parts live beside it in
 ``airtool.engine``: ``train_config`` (config dataclasses, presets), ``distributed`` (rank, device,
-hardware line), ``amp`` (training precision, channels-last), ``optim`` (optimiser, LR schedule,
+hardware line), ``train_precision`` (training precision, channels-last), ``optim`` (optimiser, LR schedule,
 EMA), ``checkpoints`` (RNG states, checkpoint files), ``run_folder`` (config.yaml, command.txt,
 log.jsonl, metrics.csv) and ``export`` (weights file and manifest entry). Every name they took
 from this module is still importable from here.
@@ -34,13 +34,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from airtool.engine.amp import (
-    CPU_BF16_TRAINING,  # noqa: F401 (re-exported)
-    autocast,
-    requested_precision,  # noqa: F401 (re-exported)
-    train_precision,
-    use_channels_last,
-)
 from airtool.engine.checkpoints import (
     CHECKPOINT_GLOB,  # noqa: F401 (re-exported)
     list_checkpoints,
@@ -74,6 +67,13 @@ from airtool.engine.train_config import (
     TrainConfig,
     load_train_config,
     preset_names,
+)
+from airtool.engine.train_precision import (
+    CPU_BF16_TRAINING,  # noqa: F401 (re-exported)
+    autocast,
+    requested_precision,  # noqa: F401 (re-exported)
+    train_precision,
+    use_channels_last,
 )
 from airtool.models import get_spec
 from airtool.tasks import TASKS

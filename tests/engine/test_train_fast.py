@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from airtool.config import from_dict
-from airtool.engine import amp
 from airtool.engine import train as T
+from airtool.engine import train_precision
 from airtool.errors import ConfigError
 from airtool.models import get_spec
 from tests.engine.test_train import make_train_data, tiny_config
@@ -43,9 +43,9 @@ def test_contradicting_amp_and_precision_is_an_error():
 def test_auto_precision_on_the_cpu_is_bf16_only_for_models_measured_faster(monkeypatch):
     spec = get_spec("symunet")
     monkeypatch.setenv("AIRTOOL_CPU_BF16", "1")
-    monkeypatch.setattr(amp, "CPU_BF16_TRAINING", frozenset())
+    monkeypatch.setattr(train_precision, "CPU_BF16_TRAINING", frozenset())
     assert T.train_precision(loop(), spec, CPU) == "fp32"
-    monkeypatch.setattr(amp, "CPU_BF16_TRAINING", frozenset({"symunet"}))
+    monkeypatch.setattr(train_precision, "CPU_BF16_TRAINING", frozenset({"symunet"}))
     assert T.train_precision(loop(), spec, CPU) == "bf16"
     monkeypatch.setenv("AIRTOOL_CPU_BF16", "0")  # no bf16 hardware: emulated bf16 is slower
     assert T.train_precision(loop(), spec, CPU) == "fp32"
@@ -77,12 +77,12 @@ def test_every_optimiser_implementation_makes_the_same_update(impl):
     reference = torch.optim.AdamW([torch.nn.Parameter(p.clone()) for p in params], lr=1e-2, weight_decay=1e-3)
     cfg = T.OptimConfig(lr=1e-2, weight_decay=1e-3, impl=impl)
     optimizer = T.build_optimizer(cfg, net.parameters(), CPU)
-    for ref_param, param in zip(reference.param_groups[0]["params"], net.parameters()):
+    for ref_param, param in zip(reference.param_groups[0]["params"], net.parameters(), strict=True):
         ref_param.grad = torch.full_like(ref_param, 0.5)
         param.grad = torch.full_like(param, 0.5)
     reference.step()
     optimizer.step()
-    for ref_param, param in zip(reference.param_groups[0]["params"], net.parameters()):
+    for ref_param, param in zip(reference.param_groups[0]["params"], net.parameters(), strict=True):
         torch.testing.assert_close(param, ref_param, rtol=1e-6, atol=1e-7)
 
 
@@ -104,7 +104,7 @@ def test_channels_last_training_matches_nchw(tmp_path: Path):
     nchw = first_steps(tmp_path / "a", channels_last=False, optim={"name": "adamw", "lr": 1e-3, "impl": "for-loop"})
     fast = first_steps(tmp_path / "b", channels_last=True, optim={"name": "adamw", "lr": 1e-3, "impl": "fused"})
     assert fast.channels_last and fast.model.intro.weight.is_contiguous(memory_format=torch.channels_last)
-    for (name, a), b in zip(nchw.model.state_dict().items(), fast.model.state_dict().values()):
+    for (name, a), b in zip(nchw.model.state_dict().items(), fast.model.state_dict().values(), strict=True):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=2e-5, msg=name)
 
 
