@@ -1,24 +1,8 @@
 """``airtool evaluate``: score a model on paired folders or benchmark suites, per paper protocol.
 
-Protocols (models.md §8, conventions.md §5; metric details in ``airtool.metrics``):
-
-=========  =====================================  =====================  =========================
-protocol   test-time crop                         noise synthesis        metrics
-=========  =====================================  =====================  =========================
-promptir   both images centre-cropped to ×16      uint8: clip+truncate   RGB, clipped, uniform SSIM
-moce       as promptir                            as promptir            SSIM Gaussian (skimage)
-symunet    ×16 only for the noise sets            as promptir, seed 42   as promptir, unclamped
-ndr        none (the model pads internally)       float σ/255, clipped   Wang SSIM on 0-255
-basicsr-y  none; ``--crop-border`` N              as promptir            8-bit, BT.601 Y
-=========  =====================================  =====================  =========================
-
-Noisy inputs are made from a clean folder the papers' way, reproducibly: files in sorted order,
-one ``np.random.RandomState(seed)`` stream (``np.random.seed(0)`` + ``randn`` in
-AirNet/PromptIR) that runs through σ = 15, 25 and 50 in turn, noise drawn on the cropped image.
-Inference is full-image, batch 1, fp32, no
-tiling (models pad internally). Pairs are matched by file stem (``input/0001.jpg`` ↔
-``target/0001.png``); SOTS' original ``0001_0.8_0.2.jpg`` names fall back to the part before
-the first ``_``.
+The protocols live in ``eval_protocols`` (their table is there), the pairs and how each is read
+in ``eval_pairs``; this module runs a model over them and keeps the scores. Inference is
+full-image, batch 1, fp32, no tiling (the wrapper pads to the model's size multiple).
 """
 
 from __future__ import annotations
@@ -26,77 +10,24 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from airtool.engine.eval_pairs import Pair, find_pairs, iter_inputs
+from airtool.engine.eval_protocols import (
+    PROTOCOLS,
+    SUITES,
+    EvalProtocol,
+    Task,
+    parse_task,
+)
 from airtool.errors import InputError, UsageError
-from airtool.io.folders import list_images, read_rgb
-from airtool.metrics import METRIC_SPECS, MetricSpec, center_crop_to_multiple, score
+from airtool.metrics import MetricSpec, score
 from airtool.models.spec import check_precision_name
-
-
-@dataclass(frozen=True)
-class EvalProtocol:
-    name: str
-    metric: MetricSpec
-    crop_multiple: int = 16  # 1 = no test-time crop
-    crop_noise_only: bool = False  # SymUNet crops only BSD68
-    noise: Literal["uint8", "float"] = "uint8"
-    noise_seed: int = 0
-    paper: str = ""
-
-
-PROTOCOLS: dict[str, EvalProtocol] = {
-    "promptir": EvalProtocol("promptir", METRIC_SPECS["promptir"], paper="AirNet/PromptIR/DaAIR/AnyIR"),
-    "moce": EvalProtocol("moce", METRIC_SPECS["moce"], paper="MoCE-IR"),
-    "symunet": EvalProtocol("symunet", METRIC_SPECS["symunet"], crop_noise_only=True, noise_seed=42, paper="SymUNet"),
-    "ndr": EvalProtocol("ndr", METRIC_SPECS["ndr"], crop_multiple=1, noise="float", paper="NDR-Restore"),
-    "basicsr-y": EvalProtocol("basicsr-y", METRIC_SPECS["basicsr-y"], crop_multiple=1, paper="BasicSR/Restormer"),
-}
-
-# Paper column order (models.md §9): SOTS · Rain100L · BSD68 σ15/25/50 (3-task);
-# SOTS · Rain100L · BSD68 σ25 · GoPro · LOL-v1 (5-task).
-SUITES: dict[str, tuple[tuple[str, str], ...]] = {
-    "3task": (("SOTS_outdoor_mini", "haze"), ("Rain100L", "rain"), ("CBSD68", "noise:15"),
-              ("CBSD68", "noise:25"), ("CBSD68", "noise:50")),
-    "5task": (("SOTS_outdoor_mini", "haze"), ("Rain100L", "rain"), ("CBSD68", "noise:25"),
-              ("GoPro_blur_sample", "blur"), ("LOL_eval15_lowonly", "lowlight")),
-}
-TASK_NAMES = ("noise", "rain", "haze", "blur", "lowlight")
-
-
-@dataclass(frozen=True)
-class Task:
-    name: str
-    sigma: float | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.name}:{self.sigma:g}" if self.sigma is not None else self.name
-
-
-def parse_task(text: str | None) -> Task | None:
-    """``noise:25`` -> Task("noise", 25.0); ``rain`` -> Task("rain"); bad text raises UsageError."""
-    if text is None:
-        return None
-    name, _, value = text.partition(":")
-    if name not in TASK_NAMES:
-        raise UsageError(f"--task {text!r}: choose one of noise:SIGMA, {', '.join(TASK_NAMES[1:])}")
-    if name != "noise":
-        if value:
-            raise UsageError(f"--task {text!r}: only noise takes a value (noise:SIGMA)")
-        return Task(name)
-    try:
-        sigma = float(value)
-    except ValueError:
-        raise UsageError(f"--task {text!r}: expected noise:SIGMA (0-255 scale), e.g. noise:25") from None
-    if not 0 < sigma <= 255:
-        raise UsageError(f"--task {text!r}: sigma must be in (0, 255]")
-    return Task("noise", sigma)
 
 
 @dataclass(frozen=True)
@@ -175,106 +106,6 @@ class EvalReport:
         return {"dataset": self.dataset, "task": self.task, "protocol": self.protocol, "model": self.model,
                 "psnr": self.psnr, "ssim": self.ssim, "count": self.count,
                 "seconds_per_image": self.seconds_per_image}
-
-
-# -- pairs and inputs -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Pair:
-    name: str
-    target: Path
-    input: Path | None  # None: synthesise the degraded input (noise from a clean folder)
-
-
-def find_pairs(folder: Path, task: Task | None) -> list[Pair]:
-    """Pairs of ``folder/input`` and ``folder/target`` by stem, or clean images for ``noise:σ``.
-
-    Raises ``UsageError`` when the folder is missing, holds no pairs, or is clean-only without
-    a noise task.
-    """
-    if not folder.is_dir():
-        raise UsageError(f"{folder}: data folder not found")
-    if (folder / "input").is_dir() and (folder / "target").is_dir():
-        targets = {p.stem: p for p in list_images(folder / "target")}
-        pairs = []
-        for inp in list_images(folder / "input"):
-            target = targets.get(inp.stem) or targets.get(inp.stem.split("_")[0])
-            if target is not None:
-                pairs.append(Pair(inp.stem, target, inp))
-        if not pairs:
-            raise UsageError(f"{folder}: no input/target pairs with matching file stems")
-        return pairs
-    if task is None or task.name != "noise":
-        raise UsageError(f"{folder}: no input/ and target/ folders; a clean-only folder needs --task noise:SIGMA")
-    clean = list_images(folder)
-    if not clean:
-        raise UsageError(f"{folder}: no images")
-    return [Pair(p.stem, p, None) for p in clean]
-
-
-# σ levels of the papers' noise test, run in this order on one RandomState stream (models.md §8).
-PAPER_SIGMAS = (15.0, 25.0, 50.0)
-
-
-def synth_noise(clean: np.ndarray, sigma: float, rng: np.random.RandomState, kind: str) -> np.ndarray:
-    """The papers' test noise. ``uint8``: uint8(clip(clean_u8 + σ·randn, 0, 255)), truncation
-    (AirNet/PromptIR: ``airtool.degrade.noise.promptir_noise``). ``float``: clip(clean +
-    σ/255·randn, 0, 1), not quantised (NDR-Restore)."""
-    if kind == "float":
-        return np.clip(clean + rng.randn(*clean.shape) * (sigma / 255.0), 0.0, 1.0).astype(np.float32)
-    from airtool.degrade.noise import promptir_noise
-
-    return promptir_noise(clean, sigma, rng)
-
-
-def noise_stream(protocol: EvalProtocol, sigma: float, shapes: list[tuple[int, ...]]) -> np.random.RandomState:
-    """The RandomState positioned where the papers' test script is when σ's images start.
-
-    Their scripts seed once and run σ = 15, 25, 50 back to back over the same (here: sorted)
-    file list, so σ = 25 starts after the σ = 15 draws. Reproducing that offset makes a single
-    ``--task noise:25`` run equal the σ25 column of ``--suite 3task``. Other σ start fresh.
-    """
-    rng = np.random.RandomState(protocol.noise_seed)
-    if sigma in PAPER_SIGMAS:
-        for _ in range(PAPER_SIGMAS.index(sigma)):
-            for shape in shapes:
-                rng.randn(*shape)
-    return rng
-
-
-def _shape(path: Path, crop: int) -> tuple[int, int, int]:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        w, h = im.size
-    return (h - h % crop, w - w % crop, 3) if crop > 1 else (h, w, 3)
-
-
-def iter_inputs(
-    pairs: list[Pair], task: Task | None, protocol: EvalProtocol
-) -> Iterator[tuple[Pair, np.ndarray, np.ndarray]]:
-    """(pair, degraded, target) arrays after the protocol's crop, noise made in file order."""
-    is_noise = task is not None and task.name == "noise"
-    crop = protocol.crop_multiple if (is_noise or not protocol.crop_noise_only) else 1
-    rng = None
-    if is_noise and any(p.input is None for p in pairs):
-        assert task is not None and task.sigma is not None
-        rng = noise_stream(protocol, task.sigma, [_shape(p.target, crop) for p in pairs])
-    for pair in pairs:
-        target = read_rgb(pair.target)
-        if crop > 1:
-            target = center_crop_to_multiple(target, crop)
-        if pair.input is None:
-            assert rng is not None and task is not None and task.sigma is not None
-            degraded = synth_noise(target, task.sigma, rng, protocol.noise)
-        else:
-            degraded = read_rgb(pair.input)
-            degraded = center_crop_to_multiple(degraded, crop) if crop > 1 else degraded
-        if degraded.shape != target.shape:
-            where = pair.input or pair.target
-            raise InputError(where, f"size {degraded.shape[:2]} differs from target {target.shape[:2]}")
-        yield pair, degraded, target
 
 
 # -- model -----------------------------------------------------------------------------------
@@ -447,3 +278,9 @@ def run_suite(
     return SuiteReport(opts.suite, protocol.name, opts.model, tuple(rows))
 
 
+# The protocols and pairs are this module's vocabulary too: callers may take them from here.
+__all__ = [
+    "EvalOptions", "ImageScore", "EvalReport", "LoadedModel", "load_for_eval", "evaluate_pairs", "evaluate",
+    "data_root", "SuiteRow", "SuiteReport", "run_suite", "PROTOCOLS", "SUITES", "EvalProtocol", "Task", "parse_task",
+    "Pair", "find_pairs", "iter_inputs",
+]
