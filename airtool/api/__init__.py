@@ -1,7 +1,7 @@
 """The Python API behind the CLI: every ``airtool`` subcommand is a thin layer over one of these,
 and the tests call them directly.
 
-- ``restore`` / ``degrade`` (``batch``): files, folders, videos, stdin; returns a ``RunReport``;
+- ``restore`` (``batch``) / ``degrade`` (``degrade``): files, folders, videos, stdin; a ``RunReport``;
 - ``train`` / ``export`` (``train``): a run from a preset, YAML or config, and its weights file;
 - ``evaluate`` (``evaluate``): PSNR/SSIM by a paper's protocol, one set or a suite;
 - ``bench`` / ``auto_tile`` (``bench``): inference speed, and the CPU tile timings;
@@ -14,17 +14,9 @@ Nothing here prints, reads argv or imports torch at import time.
 
 from __future__ import annotations
 
-from airtool.api.batch import (
-    BatchOptions,
-    DegradeOptions,
-    RestoreOptions,
-    build_restorer,
-    degrade,
-    describe_weights,
-    restore,
-    shard,
-)
+from airtool.api.batch import BatchOptions, RestoreOptions, build_restorer, describe_weights, restore, shard
 from airtool.api.bench import auto_tile, bench, cpu_description, cpu_peak
+from airtool.api.degrade import DegradeOptions, degrade
 from airtool.api.evaluate import evaluate
 from airtool.api.models import models
 from airtool.api.progress import Event, EventReporter, EventSink, TqdmBar

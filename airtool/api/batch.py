@@ -1,4 +1,4 @@
-"""``api.restore`` and ``api.degrade``: the batch commands over files, folders, videos and stdin.
+"""``api.restore`` and what every batch command shares (``api.degrade`` too): files, folders, videos, stdin.
 
 Nothing here prints or reads argv: progress goes to the ``Reporter`` passed in (or, with
 ``progress=True``, a tqdm bar), and the result is a ``RunReport``. torch is imported only inside
@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from airtool.errors import UsageError
 from airtool.io.image import DEFAULT_MAX_PIXELS, Picture, check_encodable, encode_image, read_image
@@ -347,117 +345,6 @@ def _saver(quality: int, before_rename: Callable[[Job], Callable[[Path], None] |
         return str(job.dst)
 
     return save
-
-
-@dataclass(frozen=True)
-class DegradeOptions(BatchOptions):
-    """``ops`` is the ordered list of (op name, spec text), e.g. [("haze", "medium"), ("noise", "25")]."""
-
-    ops: tuple[tuple[str, str], ...] = ()
-    seed: int = 0
-    pairs: bool = False
-    per_frame: bool = False  # videos: draw every parameter again for each frame
-
-
-def degrade(inputs: list[str], output: str, options: DegradeOptions, reporter: Reporter | None = None,
-            progress: bool = False) -> RunReport:
-    """Apply synthetic degradations; results depend only on the seed and each file's relative path.
-
-    Every output gets a ``<output name>.json`` sidecar with the exact parameters. With
-    ``pairs``, degraded images go to ``output/input/`` and clean copies to ``output/target/``.
-    """
-    from airtool.degrade import Chain
-    from airtool.engine.batch import run_batch
-
-    chain = Chain.parse(list(options.ops))
-    if options.pairs and output == "-":
-        raise UsageError("--pairs needs an output folder")
-    dest = str(Path(output) / "input") if options.pairs else output
-    work = plan(inputs, dest, recursive=options.recursive, suffix=options.suffix, fmt=options.format)
-    if options.pairs and any(job.src is None for job in work.jobs):
-        raise UsageError("--pairs cannot read from stdin")
-    _clean_temps(work, output)
-    if not options.dry_run:
-        _check_writable(work, output)
-        _check_codec(work, options)
-    reporter = reporter or _default_reporter(progress, "degrading")
-    stages = _degrade_stages(chain, options, Path(output) if options.pairs else None, reporter)
-    return run_batch(work, stages, reporter, overwrite=options.overwrite, dry_run=options.dry_run)
-
-
-def _degrade_stages(chain: Any, options: DegradeOptions, pairs_root: Path | None, reporter: Reporter):
-    import json
-
-    import torch
-
-    from airtool.engine.batch import Stages
-    from airtool.io.atomic import write_bytes
-
-    save_image = _with_videos(_saver(options.quality))
-
-    def load(job: Job) -> Any:
-        if job.kind == VIDEO:
-            return _probe(job, options)
-        data = sys.stdin.buffer.read() if job.src is None else job.src
-        return read_image(data, str(job.src) if job.src else "<stdin>", options.max_pixels)
-
-    def compute(job: Job, pic: Any) -> Any:
-        if job.kind == VIDEO:
-            return _degrade_video(job, pic, chain, options, pairs_root, reporter)
-        img = torch.from_numpy(np.ascontiguousarray(np.clip(pic.pixels, 0, 1))).permute(2, 0, 1)
-        out, sidecar = chain.run(img, options.seed, Path(job.rel).as_posix())
-        return pic, pic.with_pixels(out.permute(1, 2, 0).numpy()), sidecar
-
-    def save(job: Job, item: Any) -> Any:
-        if not isinstance(item, tuple):
-            return save_image(job, item)  # a video, already written
-        clean, degraded, sidecar = item
-        if job.dst is not None:
-            job.dst.parent.mkdir(parents=True, exist_ok=True)
-            if pairs_root is not None:
-                target = pairs_root / "target" / job.dst.relative_to(pairs_root / "input")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                write_bytes(target, encode_image(clean, format_for(job, clean.format), options.quality, str(target)))
-            write_bytes(job.dst.with_name(job.dst.name + ".json"), (json.dumps(sidecar, indent=1) + "\n").encode())
-        return save_image(job, degraded)  # written last: its existence marks the job done
-
-    return Stages(load=load, compute=compute, save=save, is_done=_output_exists, notes=_notes)
-
-
-def _degrade_video(job: Job, info: Any, chain: Any, options: DegradeOptions, pairs_root: Path | None,
-                   reporter: Reporter) -> Any:
-    """The clip's parameters are drawn once; each frame gets fresh noise (``Chain.frame_params``).
-    The sidecar and, with ``--pairs``, the clean copy (the input file itself) are written before
-    the video's rename, so an existing video has both."""
-    import json
-
-    import torch
-
-    from airtool.degrade.chain import file_rng
-    from airtool.io.atomic import atomic_path, write_bytes
-
-    relpath = Path(job.rel).as_posix()
-    clip = chain.sample(file_rng(options.seed, relpath))
-
-    def transform(index: int, pixels: np.ndarray) -> np.ndarray:
-        params = chain.frame_params(clip, options.seed, relpath, index, per_frame=options.per_frame)
-        img = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)
-        return chain.apply(img, params).permute(1, 2, 0).numpy()
-
-    def before_publish(frames: int) -> None:
-        sidecar = chain.describe_video(clip, options.seed, relpath, frames, options.per_frame)
-        write_bytes(job.dst.with_name(job.dst.name + ".json"), (json.dumps(sidecar, indent=1) + "\n").encode())
-        if pairs_root is not None:
-            import shutil
-
-            target = pairs_root / "target" / job.dst.relative_to(pairs_root / "input")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(target) as tmp:
-                shutil.copyfile(job.src, tmp)
-
-    recipe = {"command": "degrade", "ops": [list(op) for op in options.ops], "seed": options.seed,
-              "per_frame": options.per_frame, "airtool": _version()}
-    return _video(job, info, options, reporter, transform, recipe, before_publish)
 
 
 def _version() -> str:
