@@ -158,25 +158,25 @@ def available_memory() -> float:
     return 4.0 * 2**30
 
 
-def cache_path() -> Path:
+def cache_path(name: str = CACHE_NAME) -> Path:
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(root) / "airtool" / CACHE_NAME
+    return Path(root) / "airtool" / name
 
 
-def load(key: str) -> TileTimings | None:
+def load_entry(key: str, name: str = CACHE_NAME) -> dict | None:
+    """One entry of a JSON cache file under ``$XDG_CACHE_HOME/airtool``; None if absent or unreadable."""
     try:
-        entry = json.loads(cache_path().read_text()).get(key)
-        return TileTimings({int(k): float(v) for k, v in entry["seconds"].items()}, float(entry["bytes_per_pixel"]),
-                           bool(entry["complete"]))
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        entry = json.loads(cache_path(name).read_text()).get(key)
+    except (OSError, ValueError, AttributeError):
         return None
+    return entry if isinstance(entry, dict) else None
 
 
-def store(key: str, timings: TileTimings) -> None:
-    """Merge one entry into the cache file (atomically; a cache that cannot be written is skipped)."""
+def store_entry(key: str, entry: dict, name: str = CACHE_NAME) -> None:
+    """Merge one entry into a cache file (atomically; a cache that cannot be written is skipped)."""
     from airtool.io.atomic import atomic_path
 
-    path = cache_path()
+    path = cache_path(name)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -184,8 +184,21 @@ def store(key: str, timings: TileTimings) -> None:
             data = data if isinstance(data, dict) else {}
         except (OSError, ValueError):
             data = {}
-        data[key] = {**asdict(timings), "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
+        data[key] = {**entry, "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     except OSError:
         pass  # a read-only home: measure again next time
+
+
+def load(key: str) -> TileTimings | None:
+    entry = load_entry(key)
+    try:
+        return TileTimings({int(k): float(v) for k, v in entry["seconds"].items()}, float(entry["bytes_per_pixel"]),
+                           bool(entry["complete"]))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def store(key: str, timings: TileTimings) -> None:
+    store_entry(key, asdict(timings))

@@ -60,14 +60,25 @@ class Restorer:
         # Hooks do not survive torch.compile's tracing as plain Python, so no report when compiled.
         self.probe = None if compile else DegradationProbe(self.model)
 
-    def with_precision(self, precision: str) -> Restorer:
-        """The same network and tiling at another precision on the same device (``auto``: the model's policy)."""
+    def with_precision(self, precision: str, measured: bool = True) -> Restorer:
+        """The same network and tiling at another precision on the same device. ``auto``: the
+        model's policy, and on a CPU the faster of bf16 and fp32 as measured there
+        (``engine.cpu_precision``; ``measured=False``: the policy alone)."""
         from airtool.engine.device import resolve
 
         runtime = resolve(self.spec.precision, str(self.runtime.device), precision)
-        if runtime == self.runtime:
-            return self
-        return Restorer(self.model, self.spec, runtime, self.tiles, compile=self.network is not self.model)
+        restorer = self if runtime == self.runtime else Restorer(
+            self.model, self.spec, runtime, self.tiles, compile=self.network is not self.model)
+        if precision == "auto" and measured:
+            from airtool.engine import cpu_precision
+
+            return cpu_precision.choose(restorer)
+        return restorer
+
+    def close(self) -> None:
+        """Detach this wrapper's hooks from the model (another wrapper of the same model lives on)."""
+        if self.probe is not None:
+            self.probe.close()
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         return self.restore(pixels)[0]

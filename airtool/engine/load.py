@@ -36,4 +36,9 @@ def load_restorer(
 
     module, spec = load_model(model, weights, variant, clip, random_seed=random_seed)
     runtime = resolve(spec.precision, device, precision)
-    return Restorer(module, spec, runtime, tiles or TileOptions(tile=0), compile=compile)
+    restorer = Restorer(module, spec, runtime, tiles or TileOptions(tile=0), compile=compile)
+    if precision == "auto":
+        from airtool.engine import cpu_precision
+
+        return cpu_precision.choose(restorer)  # on a CPU: bf16 only where it measured faster
+    return restorer

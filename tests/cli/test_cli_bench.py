@@ -61,9 +61,9 @@ def test_progress_on_a_terminal_reports_each_configuration_as_it_finishes(tmp_pa
     import sys
 
     env = {**os.environ, "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1", "TERM": "xterm", "COLUMNS": "120"}
-    args = [sys.executable, "-m", "airtool", "bench", "-m", "symunet-s", "-s", "16,24", "--json", *FAST]
+    args = [sys.executable, "-m", "airtool", "bench", "-m", "symunet-s", "-s", "16,24", "-p", "fp32", "--json", *FAST]
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert "symunet-s 16px bf16: " in proc.stderr and "symunet-s 24px bf16: " in proc.stderr
+    assert "symunet-s 16px fp32: " in proc.stderr and "symunet-s 24px fp32: " in proc.stderr
     quiet = subprocess.run(args, env={**os.environ, "TTY_COMPATIBLE": "0"}, capture_output=True, text=True, timeout=300)
     assert quiet.returncode == 0 and quiet.stderr == ""  # not a terminal: no progress
