@@ -119,8 +119,8 @@ def _print_report(report: Any, fmt: str) -> None:
     if fmt == "json":
         import json
 
-        for name, p, s, sec in rows:
-            typer.echo(json.dumps({"name": name, "psnr": finite(p), "ssim": s, "seconds": sec}))
+        for (name, p, s, sec), row in zip(rows, report.rows, strict=True):
+            typer.echo(json.dumps({"name": name, "psnr": finite(p), "ssim": s, **row.others, "seconds": sec}))
         summary = report.summary()
         summary["psnr"] = finite(summary["psnr"])
         typer.echo(json.dumps(summary))

@@ -26,7 +26,7 @@ from airtool.engine.eval_protocols import (
     parse_task,
 )
 from airtool.errors import InputError, UsageError
-from airtool.metrics import MetricSpec, score
+from airtool.metrics import MetricSpec, score_all
 from airtool.models.spec import check_precision_name
 
 
@@ -70,6 +70,7 @@ class ImageScore:
     psnr: float
     ssim: float
     seconds: float
+    others: dict[str, float] = field(default_factory=dict)  # metrics registered beyond PSNR and SSIM
 
 
 def _mean(values: list[float]) -> float:
@@ -102,9 +103,14 @@ class EvalReport:
     def seconds_per_image(self) -> float:
         return _mean([r.seconds for r in self.rows])
 
+    def means_of_others(self) -> dict[str, float]:
+        """The mean of every metric registered beyond PSNR and SSIM (``airtool.metrics.METRICS``)."""
+        names = self.rows[0].others if self.rows else {}
+        return {name: _mean([r.others[name] for r in self.rows]) for name in names}
+
     def summary(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "task": self.task, "protocol": self.protocol, "model": self.model,
-                "psnr": self.psnr, "ssim": self.ssim, "count": self.count,
+                "psnr": self.psnr, "ssim": self.ssim, **self.means_of_others(), "count": self.count,
                 "seconds_per_image": self.seconds_per_image}
 
 
@@ -178,8 +184,9 @@ def evaluate_pairs(
         restored, seconds = model(degraded)
         if restored.shape != target.shape:
             raise InputError(pair.target, f"model output {restored.shape} does not match target {target.shape}")
-        value_psnr, value_ssim = score(restored, target, spec)
-        row = ImageScore(pair.name, value_psnr, value_ssim, seconds)
+        values = score_all(restored, target, spec)
+        others = {name: value for name, value in values.items() if name not in ("psnr", "ssim")}
+        row = ImageScore(pair.name, values["psnr"], values["ssim"], seconds, others)
         rows.append(row)
         if save_images is not None:
             _save(restored, save_images, pair.name)

@@ -92,3 +92,18 @@ def test_event_reporter_turns_a_batch_into_file_events(tmp_path: Path):
     files = [e for e in events if e["event"] == "file"]
     assert [(e["done"], e["total"], e["status"]) for e in files] == [(1, 2, "done"), (2, 2, "done")]
     assert events[0]["event"] == "start" and events[-1]["event"] == "finish" and events[-1]["done"] == 2
+
+
+def test_a_third_metric_is_one_registry_entry(tmp_path: Path, monkeypatch):
+    """Registering a metric makes evaluate report it per image and as a mean, with no other change."""
+    from airtool import metrics
+
+    mae = metrics.Metric("mae", lambda a, b, spec: float(np.abs(a - b).mean()), higher_is_better=False)
+    monkeypatch.setitem(metrics.METRICS, "mae", mae)
+    data = _pairs(tmp_path / "set")
+    report = api.evaluate(EvalOptions(model="identity", data=data))
+    assert all(row.others["mae"] > 0 for row in report.rows)
+    assert report.summary()["mae"] == pytest.approx(np.mean([row.others["mae"] for row in report.rows]))
+    printed = CliRunner().invoke(app, ["evaluate", "-m", "identity", "--data", str(data), "--json"]).stdout
+    lines = [json.loads(line) for line in printed.splitlines()]
+    assert all("mae" in line for line in lines) and len(lines) == 4
