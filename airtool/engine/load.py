@@ -37,8 +37,5 @@ def load_restorer(
     module, spec = load_model(model, weights, variant, clip, random_seed=random_seed)
     runtime = resolve(spec.precision, device, precision)
     restorer = Restorer(module, spec, runtime, tiles or TileOptions(tile=0), compile=compile)
-    if precision == "auto":
-        from airtool.engine import cpu_precision
-
-        return cpu_precision.choose(restorer)  # on a CPU: bf16 only where it measured faster
-    return restorer
+    # auto on a CPU: bf16 only where it measured faster there (Restorer.with_precision decides it)
+    return restorer.with_precision("auto") if precision == "auto" else restorer
