@@ -6,6 +6,8 @@ Module and parameter names follow the authors' code so that their checkpoints lo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -62,17 +64,30 @@ def channel_attention_map(q: Tensor, k: Tensor, heads: int, temperature: Tensor)
     read straight from channels-last memory, so no full-size copy is made (same result within
     float rounding). fp16 normalises first, because an unnormalised Gram can exceed fp16's range.
     """
-    b, c = q.shape[:2]
+    c = q.shape[1]
     qt = _pixels_last(q).unflatten(2, (heads, c // heads))  # (B, HW, heads, d)
     kt = _pixels_last(k).unflatten(2, (heads, c // heads))
-    normalise_first = q.dtype == torch.float16
-    if normalise_first:
+    if q.dtype == torch.float16:
         qt, kt = F.normalize(qt, dim=1), F.normalize(kt, dim=1)
+        gram = qt.permute(0, 2, 3, 1) @ kt.permute(0, 2, 1, 3)
+        return (gram * temperature.to(gram.dtype)).softmax(dim=-1)
+    gram, q_sq, k_sq = _gram_terms(qt, kt)
+    return _attention_from_gram(gram, q_sq, k_sq, temperature)
+
+
+def _gram_terms(qt: Tensor, kt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Gram matrix q^T k per head and the squared pixel norms of q and k (fp32), from (B, HW, heads, d)."""
     gram = qt.permute(0, 2, 3, 1) @ kt.permute(0, 2, 1, 3)
-    if not normalise_first:
-        q_norm = torch.linalg.vector_norm(qt, dim=1, dtype=torch.float32).clamp_min(1e-12)
-        k_norm = torch.linalg.vector_norm(kt, dim=1, dtype=torch.float32).clamp_min(1e-12)
-        gram = (gram.float() / (q_norm.unsqueeze(-1) * k_norm.unsqueeze(-2))).to(gram.dtype)
+    q_sq = torch.linalg.vector_norm(qt, dim=1, dtype=torch.float32).square()
+    k_sq = torch.linalg.vector_norm(kt, dim=1, dtype=torch.float32).square()
+    return gram, q_sq, k_sq
+
+
+def _attention_from_gram(gram: Tensor, q_sq: Tensor, k_sq: Tensor, temperature: Tensor) -> Tensor:
+    """softmax(tau * gram / (|q| |k|)): the norms divided out of the d x d matrix (Restormer eq. 2)."""
+    q_norm = q_sq.sqrt().clamp_min(1e-12)
+    k_norm = k_sq.sqrt().clamp_min(1e-12)
+    gram = (gram.float() / (q_norm.unsqueeze(-1) * k_norm.unsqueeze(-2))).to(gram.dtype)
     return (gram * temperature.to(gram.dtype)).softmax(dim=-1)
 
 
@@ -89,6 +104,57 @@ def apply_channel_attention(attn: Tensor, v: Tensor, projection: Tensor | None =
     mix = torch.einsum("ohe,bhef->bohf", weight.to(attn.dtype).unflatten(1, (heads, d)), attn).flatten(2)
     out = _pixels_last(v) @ mix.transpose(1, 2)  # (B, HW, C_out)
     return out.view(b, h, w, -1).permute(0, 3, 1, 2)
+
+
+# Row bands (inference on the CPU). A block's 1x1 convolutions widen the features 3-5x, and at
+# full resolution those wide tensors (tens of MB) leave the caches, so the 1x1 and depthwise
+# convolutions run at memory speed. Computing them one band of rows at a time (a one-row halo for
+# the 3x3 depthwise conv) keeps the wide tensor in cache. It is the same computation per pixel,
+# so it equals the whole-tensor path: GDFN bit for bit, MDTA within float rounding (its Gram
+# matrix is summed band by band, in fp32).
+BAND_BYTES_PER_THREAD = 2 << 20  # a wide band of about 2 MB per thread
+BAND_MIN_WIDE_BYTES = 24 << 20  # a smaller wide tensor stays in cache whole: no bands
+
+
+def band_rows(x: Tensor, wide_channels: int) -> int:
+    """Rows per band for a ``wide_channels`` tensor at ``x``'s size; 0 for the whole-tensor path.
+
+    Bands only without autograd (training keeps the whole-tensor path), on the CPU, outside fp16
+    autocast, and where the whole wide tensor would exceed BAND_MIN_WIDE_BYTES.
+    """
+    if torch.is_grad_enabled() or x.device.type != "cpu" or x.dim() != 4 or x.dtype == torch.float16:
+        return 0
+    if torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.float16:
+        return 0
+    b, _, h, w = x.shape
+    row_bytes = b * w * wide_channels * 4  # sized for fp32 (bf16 bands are then half as large)
+    if row_bytes * h < BAND_MIN_WIDE_BYTES:
+        return 0
+    rows = max(4, BAND_BYTES_PER_THREAD * torch.get_num_threads() // row_bytes)
+    return rows if rows * 2 <= h else 0
+
+
+def _row_bands(h: int, rows: int) -> Iterator[tuple[int, int, int, int]]:
+    """(r0, r1, a0, a1): a band's rows [r0, r1) and the same rows with a one-row halo [a0, a1)."""
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        yield r0, r1, max(0, r0 - 1), min(h, r1 + 1)
+
+
+def _pointwise_then_depthwise(
+    x: Tensor, pointwise: nn.Conv2d, depthwise: nn.Conv2d, band: tuple[int, int, int, int]
+) -> Tensor:
+    """1x1 conv then depthwise 3x3 conv (zero padding 1) over rows [a0, a1) of x, kept to rows [r0, r1)."""
+    r0, r1, a0, a1 = band
+    wide = F.conv2d(x[:, :, a0:a1], pointwise.weight, pointwise.bias)
+    wide = F.conv2d(wide, depthwise.weight, depthwise.bias, padding=1, groups=depthwise.groups)
+    return wide[:, :, r0 - a0 : r1 - a0]
+
+
+def _empty_like_rows(x: Tensor, like: Tensor) -> Tensor:
+    """An uninitialised channels-last tensor of ``like``'s batch, channels and dtype at ``x``'s size."""
+    shape = (like.shape[0], like.shape[1], *x.shape[2:])
+    return torch.empty(shape, dtype=like.dtype, device=like.device, memory_format=torch.channels_last)
 
 
 class MDTA(nn.Module):
@@ -108,12 +174,38 @@ class MDTA(nn.Module):
         return apply_channel_attention(attn, v)
 
     def forward(self, x: Tensor) -> Tensor:
-        q, k, v = self.qkv_dwconv(self.qkv(x)).chunk(3, dim=1)
-        attn = channel_attention_map(q, k, self.num_heads, self.temperature)
+        rows = band_rows(x, self.qkv.out_channels)
+        if rows:
+            attn, v = self._attention_banded(x, rows)
+        else:
+            q, k, v = self.qkv_dwconv(self.qkv(x)).chunk(3, dim=1)
+            attn = channel_attention_map(q, k, self.num_heads, self.temperature)
         out = apply_channel_attention(attn, v, self.project_out.weight)
         if self.project_out.bias is not None:
             out = out + self.project_out.bias.to(out.dtype).view(1, -1, 1, 1)
         return out
+
+    def _attention_banded(self, x: Tensor, rows: int) -> tuple[Tensor, Tensor]:
+        """The attention map and v, with qkv computed one band of rows at a time (``band_rows``).
+
+        q and k exist only as bands: their Gram matrix and squared norms are summed over the
+        bands in fp32, and only v is kept whole.
+        """
+        c, heads = x.shape[1], self.num_heads
+        v = gram = q_sq = k_sq = None
+        for band in _row_bands(x.shape[2], rows):
+            q, k, v_band = _pointwise_then_depthwise(x, self.qkv, self.qkv_dwconv, band).chunk(3, dim=1)
+            if v is None:
+                v = _empty_like_rows(x, v_band)
+            v[:, :, band[0] : band[1]] = v_band
+            qt = _pixels_last(q).unflatten(2, (heads, c // heads))
+            kt = _pixels_last(k).unflatten(2, (heads, c // heads))
+            terms = _gram_terms(qt, kt)
+            if gram is None:
+                gram, q_sq, k_sq = terms[0].float(), terms[1], terms[2]
+            else:
+                gram, q_sq, k_sq = gram + terms[0].float(), q_sq + terms[1], k_sq + terms[2]
+        return _attention_from_gram(gram.to(v.dtype), q_sq, k_sq, self.temperature), v
 
 
 class GDFN(nn.Module):
@@ -127,8 +219,22 @@ class GDFN(nn.Module):
         self.project_out = nn.Conv2d(hidden, dim, 1, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        rows = band_rows(x, self.project_in.out_channels)
+        if rows:
+            return self._forward_banded(x, rows)
         a, b = self.dwconv(self.project_in(x)).chunk(2, dim=1)
         return self.project_out(F.gelu(a) * b)
+
+    def _forward_banded(self, x: Tensor, rows: int) -> Tensor:
+        """The same computation one band of rows at a time, so the wide hidden tensor stays in cache."""
+        out = None
+        for band in _row_bands(x.shape[2], rows):
+            a, b = _pointwise_then_depthwise(x, self.project_in, self.dwconv, band).chunk(2, dim=1)
+            y = self.project_out(F.gelu(a) * b)
+            if out is None:
+                out = _empty_like_rows(x, y)
+            out[:, :, band[0] : band[1]] = y
+        return out
 
 
 class TransformerBlock(nn.Module):

@@ -1,4 +1,5 @@
-"""The fast channel attention equals a literal Restormer MDTA (eq. 2) in any memory layout."""
+"""The fast channel attention equals a literal Restormer MDTA (eq. 2) in any memory layout, and the
+row-banded inference path equals the whole-tensor one."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from airtool.models.blocks import MDTA
+from airtool.models import blocks
+from airtool.models.blocks import GDFN, MDTA, TransformerBlock
 
 
 def literal_mdta(m: MDTA, x: torch.Tensor) -> torch.Tensor:
@@ -51,3 +53,59 @@ def test_mdta_fp16_stays_finite_where_an_unnormalised_gram_would_overflow(mdta: 
     with torch.no_grad():
         out = mdta.half()(x.half())
     assert torch.isfinite(out).all()
+
+
+# Row bands (blocks.band_rows): inference on the CPU computes the wide tensors a band at a time.
+
+
+@pytest.fixture
+def small_bands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Band even tiny tensors, 4 rows at a time, so that the tests run bands at test sizes."""
+    monkeypatch.setattr(blocks, "BAND_MIN_WIDE_BYTES", 0)
+    monkeypatch.setattr(blocks, "BAND_BYTES_PER_THREAD", 0)
+
+
+def whole(module: torch.nn.Module, x: torch.Tensor, monkeypatch: pytest.MonkeyPatch) -> torch.Tensor:
+    """The whole-tensor path of ``module`` on ``x`` (banding switched off)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(blocks, "BAND_MIN_WIDE_BYTES", 1 << 62)
+        return module(x)
+
+
+@pytest.mark.parametrize("height", [8, 13, 21])  # whole bands, a short last band, a halo at both ends
+def test_banded_gdfn_equals_the_whole_tensor_path(small_bands: None, monkeypatch, height: int) -> None:
+    torch.manual_seed(0)
+    ffn = GDFN(16, 2.66, bias=True)
+    x = torch.randn(2, 16, height, 11).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        assert blocks.band_rows(x, ffn.project_in.out_channels) == 4
+        assert torch.equal(ffn(x), whole(ffn, x, monkeypatch))
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_banded_mdta_equals_the_literal_restormer(small_bands: None, mdta: MDTA, layout) -> None:
+    x = torch.randn(2, 16, 19, 10).contiguous(memory_format=layout)
+    with torch.no_grad():
+        assert blocks.band_rows(x, mdta.qkv.out_channels) == 4
+        assert torch.allclose(mdta(x), literal_mdta(mdta, x), atol=1e-5)
+
+
+def test_banded_block_under_bf16_autocast_stays_close_to_the_whole_path(small_bands: None, monkeypatch) -> None:
+    torch.manual_seed(0)
+    block = TransformerBlock(16, 2)
+    x = torch.randn(1, 16, 24, 24).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        banded, reference = block(x), whole(block, x, monkeypatch)
+    assert banded.dtype == reference.dtype
+    assert (banded.float() - reference.float()).abs().max() < 0.05  # bf16 rounding, not a wrong band
+
+
+def test_bands_only_without_autograd_and_for_large_wide_tensors(mdta: MDTA) -> None:
+    x = torch.randn(1, 16, 64, 64)
+    assert blocks.band_rows(x, 48) == 0  # with autograd on (training), never banded
+    with torch.no_grad():
+        assert blocks.band_rows(x, 48) == 0  # 0.8 MB wide tensor: below BAND_MIN_WIDE_BYTES
+        big = torch.empty(1, 48, 256, 256)
+        rows = blocks.band_rows(big, 254)
+        assert 4 <= rows <= 128
+        assert blocks.band_rows(big.half(), 254) == 0  # fp16: the normalise-first path, whole
