@@ -6,8 +6,8 @@ Usage (repo root, venv active; a quiet machine, since both paths share the cores
 
 The reference is ``devtools.symunet_reference`` (the authors' code: NCHW, hand-written LayerNorm,
 F.normalize attention, fp32). airtool's paths are ``Restorer.forward_batch`` in fp32 and in the
-CPU's default precision (``--precision auto``). All three share the same random weights (or
-``--weights``), and runs are interleaved so that load on the machine hits them alike. Reports the
+CPU's default precision (``--precision auto``), and fp32 with the blocks' row bands switched
+off. All share the same random weights (or ``--weights``), and runs are interleaved so that load on the machine hits them alike. Reports the
 median ms of each, the speed-ups, and max |airtool fp32 - reference| over the output.
 """
 
@@ -24,6 +24,7 @@ import torch
 from airtool.devtools.symunet_reference import ReferenceSymUNet
 from airtool.engine.infer import Restorer
 from airtool.engine.load import load_restorer
+from airtool.models import blocks
 
 
 def build(weights: str | None) -> tuple[torch.nn.Module, dict[str, Restorer]]:
@@ -32,6 +33,20 @@ def build(weights: str | None) -> tuple[torch.nn.Module, dict[str, Restorer]]:
     reference = ReferenceSymUNet().eval()
     reference.load_state_dict(fp32.model.state_dict())
     return reference, {"fp32": fp32, "auto": fp32.with_precision("auto")}
+
+
+def without_bands(run):
+    """``run`` with the blocks' row bands switched off (the whole-tensor path), to measure what they give."""
+
+    def unbanded():
+        saved = blocks.BAND_MIN_WIDE_BYTES
+        blocks.BAND_MIN_WIDE_BYTES = 1 << 62
+        try:
+            return run()
+        finally:
+            blocks.BAND_MIN_WIDE_BYTES = saved
+
+    return unbanded
 
 
 def main() -> None:
@@ -47,7 +62,8 @@ def main() -> None:
     reference, fast = build(args.weights)
     x = torch.rand(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
     runs = {"reference_fp32": lambda: reference(x), "airtool_fp32": lambda: fast["fp32"].forward_batch(x),
-            "airtool_default": lambda: fast["auto"].forward_batch(x)}
+            "airtool_default": lambda: fast["auto"].forward_batch(x),
+            "airtool_fp32_no_bands": without_bands(lambda: fast["fp32"].forward_batch(x))}
     times: dict[str, list[float]] = {name: [] for name in runs}
     with torch.inference_mode():
         outputs = {name: run() for name, run in runs.items()}  # warm-up
@@ -63,6 +79,8 @@ def main() -> None:
         **{f"ms_{name}": round(value, 1) for name, value in ms.items()},
         "speedup_fp32": round(ms["reference_fp32"] / ms["airtool_fp32"], 2),
         "speedup_default": round(ms["reference_fp32"] / ms["airtool_default"], 2),
+        "speedup_fp32_no_bands": round(ms["reference_fp32"] / ms["airtool_fp32_no_bands"], 2),
+        "bands_speedup_fp32": round(ms["airtool_fp32_no_bands"] / ms["airtool_fp32"], 2),
         "max_abs_diff_fp32": (outputs["airtool_fp32"] - outputs["reference_fp32"]).abs().max().item(),
         "max_abs_diff_default": (outputs["airtool_default"] - outputs["reference_fp32"]).abs().max().item(),
     }
