@@ -7,8 +7,9 @@ Usage (repo root, venv active; a quiet machine, since both paths share the cores
 The reference is ``devtools.symunet_reference`` (the authors' code: NCHW, hand-written LayerNorm,
 F.normalize attention, fp32). airtool's paths are ``Restorer.forward_batch`` in fp32 and in the
 CPU's default precision (``--precision auto``), and fp32 with the blocks' row bands switched
-off. All share the same random weights (or ``--weights``), and runs are interleaved so that load on the machine hits them alike. Reports the
-median ms of each, the speed-ups, and max |airtool fp32 - reference| over the output.
+off. All share the same random weights (or ``--weights``), and runs are interleaved so that load
+on the machine hits them alike. Reports the median ms of each, the speed-ups, and
+max |airtool fp32 - reference| over the output.
 """
 
 from __future__ import annotations
@@ -36,15 +37,11 @@ def build(weights: str | None) -> tuple[torch.nn.Module, dict[str, Restorer]]:
 
 
 def without_bands(run):
-    """``run`` with the blocks' row bands switched off (the whole-tensor path), to measure what they give."""
+    """``run`` on the blocks' whole-tensor path (row bands off), to measure what the bands give."""
 
     def unbanded():
-        saved = blocks.BAND_MIN_WIDE_BYTES
-        blocks.BAND_MIN_WIDE_BYTES = 1 << 62
-        try:
+        with blocks.whole_tensors():
             return run()
-        finally:
-            blocks.BAND_MIN_WIDE_BYTES = saved
 
     return unbanded
 

@@ -7,6 +7,7 @@ Module and parameter names follow the authors' code so that their checkpoints lo
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -134,6 +135,17 @@ def band_rows(x: Tensor, wide_channels: int) -> int:
     return rows if rows * 2 <= h else 0
 
 
+@contextmanager
+def whole_tensors() -> Iterator[None]:
+    """Switch the row bands off inside the block (the whole-tensor path), to measure what they give."""
+    global BAND_MIN_WIDE_BYTES
+    saved, BAND_MIN_WIDE_BYTES = BAND_MIN_WIDE_BYTES, 1 << 62
+    try:
+        yield
+    finally:
+        BAND_MIN_WIDE_BYTES = saved
+
+
 def _row_bands(h: int, rows: int) -> Iterator[tuple[int, int, int, int]]:
     """(r0, r1, a0, a1): a band's rows [r0, r1) and the same rows with a one-row halo [a0, a1)."""
     for r0 in range(0, h, rows):
@@ -200,11 +212,11 @@ class MDTA(nn.Module):
             v[:, :, band[0] : band[1]] = v_band
             qt = _pixels_last(q).unflatten(2, (heads, c // heads))
             kt = _pixels_last(k).unflatten(2, (heads, c // heads))
-            terms = _gram_terms(qt, kt)
+            band_gram, band_q_sq, band_k_sq = _gram_terms(qt, kt)
             if gram is None:
-                gram, q_sq, k_sq = terms[0].float(), terms[1], terms[2]
+                gram, q_sq, k_sq = band_gram.float(), band_q_sq, band_k_sq
             else:
-                gram, q_sq, k_sq = gram + terms[0].float(), q_sq + terms[1], k_sq + terms[2]
+                gram, q_sq, k_sq = gram + band_gram.float(), q_sq + band_q_sq, k_sq + band_k_sq
         return _attention_from_gram(gram.to(v.dtype), q_sq, k_sq, self.temperature), v
 
 

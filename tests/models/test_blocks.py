@@ -65,21 +65,20 @@ def small_bands(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(blocks, "BAND_BYTES_PER_THREAD", 0)
 
 
-def whole(module: torch.nn.Module, x: torch.Tensor, monkeypatch: pytest.MonkeyPatch) -> torch.Tensor:
+def whole(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The whole-tensor path of ``module`` on ``x`` (banding switched off)."""
-    with monkeypatch.context() as patch:
-        patch.setattr(blocks, "BAND_MIN_WIDE_BYTES", 1 << 62)
+    with blocks.whole_tensors():
         return module(x)
 
 
 @pytest.mark.parametrize("height", [8, 13, 21])  # whole bands, a short last band, a halo at both ends
-def test_banded_gdfn_equals_the_whole_tensor_path(small_bands: None, monkeypatch, height: int) -> None:
+def test_banded_gdfn_equals_the_whole_tensor_path(small_bands: None, height: int) -> None:
     torch.manual_seed(0)
     ffn = GDFN(16, 2.66, bias=True)
     x = torch.randn(2, 16, height, 11).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         assert blocks.band_rows(x, ffn.project_in.out_channels) == 4
-        assert torch.equal(ffn(x), whole(ffn, x, monkeypatch))
+        assert torch.equal(ffn(x), whole(ffn, x))
 
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
@@ -90,12 +89,12 @@ def test_banded_mdta_equals_the_literal_restormer(small_bands: None, mdta: MDTA,
         assert torch.allclose(mdta(x), literal_mdta(mdta, x), atol=1e-5)
 
 
-def test_banded_block_under_bf16_autocast_stays_close_to_the_whole_path(small_bands: None, monkeypatch) -> None:
+def test_banded_block_under_bf16_autocast_stays_close_to_the_whole_path(small_bands: None) -> None:
     torch.manual_seed(0)
     block = TransformerBlock(16, 2)
     x = torch.randn(1, 16, 24, 24).contiguous(memory_format=torch.channels_last)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        banded, reference = block(x), whole(block, x, monkeypatch)
+        banded, reference = block(x), whole(block, x)
     assert banded.dtype == reference.dtype
     assert (banded.float() - reference.float()).abs().max() < 0.05  # bf16 rounding, not a wrong band
 
