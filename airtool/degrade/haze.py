@@ -95,8 +95,26 @@ def apply(img: Tensor, params: Params, rng: np.random.Generator | None = None) -
     Deterministic: ``rng`` is accepted for interface symmetry and not used.
     """
     check_params(params)
+    x, _ = as_batch(img)
+    return apply_scene(img, params, depth_map(x, params.depth))
+
+
+def scene_map(img: Tensor) -> Tensor:
+    """The part of the haze that belongs to the whole scene, not to a crop: the "auto" depth map.
+
+    (C,H,W) float image in [0, 1] → (1, H, W) float32 in [0, 1], 1 = far. Training hazes each
+    crop with its window of this map (engine/data.py): a depth estimated on the crop alone would
+    stretch near..far over every 64² window (a 1.0 span, against 0.1-0.35 for a 64² window of
+    the whole image's map), unlike SOTS, whose depth varies slowly over the frame.
+    """
+    return depth_map(img[None], "auto")[0]
+
+
+def apply_scene(img: Tensor, params: Params, depth: Tensor) -> Tensor:
+    """``apply`` with a given normalised depth (same H, W as ``img``; 1 = far) in place of
+    ``params.depth``: the depth window of a crop, cut from ``scene_map`` of its whole image."""
     x, restore = as_batch(img)
-    n = depth_map(x, params.depth).to(x.dtype)  # (B, 1, H, W) in [0, 1], 1 = far
+    n = depth.to(device=x.device, dtype=x.dtype).reshape(-1, 1, *x.shape[-2:])
     d = params.near + (params.far - params.near) * n
     t = torch.exp(-params.beta * d)
     return restore(x * t + params.A * (1.0 - t))

@@ -88,6 +88,19 @@ class DecodedCache:
         self.limit = limit_mb * 2**20
         self.used = 0
         self.images: dict[Path, tuple[np.ndarray, float]] = {}
+        self.scenes: dict[tuple[Path, str], np.ndarray] = {}
+
+    def scene(self, path: Path, task: str, image: np.ndarray) -> np.ndarray:
+        """``scene_map`` of ``task``'s degradation for ``image`` (read from ``path``), HW1 float32,
+        kept within the same memory limit: it depends on the image alone and can cost seconds."""
+        key = (path, task)
+        hit = self.scenes.get(key)
+        if hit is None:
+            hit = scene_map(task, image)
+            if self.used + hit.nbytes <= self.limit:
+                self.scenes[key] = hit
+                self.used += hit.nbytes
+        return hit
 
     def read(self, path: Path) -> np.ndarray:
         hit = self.images.get(path)
@@ -135,12 +148,27 @@ def _degrade_op(task: str) -> object:
     return OPS[task]
 
 
-def degrade(clean: np.ndarray, src: SourceConfig, rng: np.random.Generator) -> np.ndarray:
+def has_scene_map(task: str) -> bool:
+    """True where the degradation depends on the whole image, not only on the crop (haze: depth)."""
+    return hasattr(OPS.get(task), "scene_map")
+
+
+def scene_map(task: str, image: np.ndarray) -> np.ndarray:
+    """The whole-image map (HW1 float32) that ``task``'s op degrades crops with (haze: depth)."""
+    op: Any = _degrade_op(task)
+    chw = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))
+    return op.scene_map(chw).numpy().transpose(1, 2, 0).astype(np.float32)
+
+
+def degrade(
+    clean: np.ndarray, src: SourceConfig, rng: np.random.Generator, scene: np.ndarray | None = None
+) -> np.ndarray:
     """Degrade one clean HWC crop for ``src.task`` with the ``airtool.degrade`` op.
 
     Noise follows the papers (models.md §7): σ drawn from ``src.sigmas`` per sample, added after
     the crop and augmentation; ``uint8`` = PromptIR's clip + uint8 truncation, ``float`` =
-    NDR-Restore's clipped float noise without quantisation.
+    NDR-Restore's clipped float noise without quantisation. ``scene``: the crop's window of the
+    whole image's ``scene_map`` (HW1), for ops that have one.
     """
     op: Any = _degrade_op(src.task)
     fixed: dict[str, Any] = {}
@@ -150,7 +178,10 @@ def degrade(clean: np.ndarray, src: SourceConfig, rng: np.random.Generator) -> n
         fixed.update({"protocol": "promptir"} if src.noise == "uint8" else {"quantize": "none"})
     params = op.sample(rng, preset=src.preset, **fixed)
     chw = torch.from_numpy(np.ascontiguousarray(clean.transpose(2, 0, 1)))
-    out = op.apply(chw, params, rng=rng)
+    if scene is not None:
+        out = op.apply_scene(chw, params, torch.from_numpy(np.ascontiguousarray(scene.transpose(2, 0, 1))))
+    else:
+        out = op.apply(chw, params, rng=rng)
     return out.clamp(0, 1).numpy().transpose(1, 2, 0).astype(np.float32)
 
 
@@ -230,13 +261,24 @@ class Source:
         first, second = self.files[index]
         return read(first), (read(second) if second is not None else None)
 
+    def with_scene(self, index: int, images: list[np.ndarray], cache: DecodedCache | None) -> list[np.ndarray]:
+        """``images`` plus, for a clean source whose degradation has a whole-image map (haze's
+        depth), that map, so that it is cropped and augmented with the image."""
+        if self.cfg.paired or not has_scene_map(self.cfg.task):
+            return images
+        path = self.files[index][0]
+        scene = cache.scene(path, self.cfg.task, images[0]) if cache is not None else scene_map(self.cfg.task, images[0])
+        return [*images, scene]
+
     def make(self, images: list[np.ndarray], rng: np.random.Generator) -> Sample:
-        """(degraded, clean) from already cropped/augmented images; clean ones degraded now."""
+        """(degraded, clean) from already cropped/augmented images (and the scene map's crop,
+        last, where ``with_scene`` added one); clean ones degraded now."""
         if self.cfg.paired:
             degraded, clean = images
         else:
             clean = images[0]
-            degraded = degrade(np.ascontiguousarray(clean), self.cfg, rng)
+            scene = images[1] if len(images) > 1 else None
+            degraded = degrade(np.ascontiguousarray(clean), self.cfg, rng, scene)
         return to_tensor(degraded), to_tensor(clean), self.label
 
 
@@ -292,8 +334,9 @@ class MixtureDataset(Dataset):
     def __getitem__(self, i: int) -> Sample:
         rng = np.random.default_rng([self.seed, self.start + i])
         src = self.sources[int(rng.choice(len(self.sources), p=self.probs))]
-        first, second = src.load(int(rng.integers(len(src.files))), self.cache)
-        images = [first] if second is None else [first, second]
+        index = int(rng.integers(len(src.files)))
+        first, second = src.load(index, self.cache)
+        images = src.with_scene(index, [first] if second is None else [first, second], self.cache)
         mode = augment_mode(self.cfg.augment, rng)
         images = [apply_augment(im, mode) for im in random_crop(images, self.cfg.crop, rng)]
         return src.make(images, rng)
@@ -331,7 +374,8 @@ def build_val_samples(cfg: DataConfig, val: ValConfig, seed: int) -> list[Sample
     for k, (src, index) in enumerate(order[: val.limit]):
         rng = np.random.default_rng([seed, 1, k])
         first, second = src.load(index)
-        images = [center_crop(im, val.crop) for im in ([first] if second is None else [first, second])]
+        images = src.with_scene(index, [first] if second is None else [first, second], None)
+        images = [center_crop(im, val.crop) for im in images]
         samples.append(src.make(images, rng))
     return samples
 

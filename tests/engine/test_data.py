@@ -218,3 +218,52 @@ def test_the_presets_data_root_gives_way_to_airtool_data_and_a_missing_folder_sa
     assert len(train[0].files) == 6 and train[0].files[0][0].is_relative_to(root)
     with pytest.raises(ConfigError, match="nowhere/train/clean: data folder not found"):
         D.build_sources(D.DataConfig(sources=sources, root=str(tmp_path / "nowhere")))  # an explicit root wins
+
+
+def _haze_source(tmp_path: Path, height: int = 96) -> tuple[D.DataConfig, D.Source, np.ndarray]:
+    """A clean folder of two images; the held-out one is smooth and photo-like (bright sky fading
+    to a dark, textured ground). Returns the config, the held-out source and that image."""
+    rows = np.linspace(1.0, 0.2, height, dtype=np.float32)[:, None, None]
+    texture = np.random.default_rng(3).uniform(-0.05, 0.05, (height, 80, 3)).astype(np.float32)
+    img = np.round(np.clip(rows * np.array([0.8, 0.9, 1.0], np.float32) + texture, 0, 1) * 255).astype(np.uint8)
+    _png(tmp_path / "train" / "hazy" / "a.png", img[::-1].copy())  # trained on
+    _png(tmp_path / "train" / "hazy" / "b.png", img)  # held out (the last file)
+    cfg = D.DataConfig(sources=(D.SourceConfig("train/hazy", "haze", preset="medium", holdout=1),),
+                       root=str(tmp_path), crop=16, batch_size=1, workers=0)
+    _, held = D.build_sources(cfg)
+    return cfg, held[0], img.astype(np.float32) / 255
+
+
+def test_haze_crops_take_their_depth_from_the_whole_image(tmp_path):
+    """A crop's own depth estimate spans near..far in every window; the scene's does not."""
+    from airtool.degrade import haze
+
+    _, src, img = _haze_source(tmp_path)
+    whole, scene = src.with_scene(0, [img], None)
+    assert whole is img and scene.shape == (96, 80, 1)
+    assert np.allclose(scene, D.scene_map("haze", img))
+    top = 40
+    window = scene[top : top + 16, 30:46]
+    crop_alone = haze.depth_map(torch.from_numpy(img[top : top + 16, 30:46].transpose(2, 0, 1).copy())[None], "auto")
+    assert float(window.max() - window.min()) < 0.4 < float(crop_alone.max() - crop_alone.min())
+    cache = D.DecodedCache(limit_mb=16)
+    assert np.array_equal(cache.scene(src.files[0][0], "haze", img), scene) and cache.scenes
+
+
+def test_held_out_haze_is_the_centre_of_the_whole_hazed_image(tmp_path):
+    from airtool.degrade import haze
+
+    cfg, _, img = _haze_source(tmp_path)
+    degraded, clean, _ = D.build_val_samples(cfg, D.ValConfig(crop=16, limit=1), seed=5)[0]
+    params = haze.sample(np.random.default_rng([5, 1, 0]), preset="medium")  # the draws make() takes
+    hazed = haze.apply(torch.from_numpy(img.transpose(2, 0, 1).copy()), params).numpy().transpose(1, 2, 0)
+    expected = D.center_crop(hazed, 16)
+    assert np.allclose(degraded.numpy().transpose(1, 2, 0), expected, atol=1e-6)
+    assert np.array_equal(clean.numpy().transpose(1, 2, 0), D.center_crop(img, 16))
+
+
+def test_only_clean_sources_of_scene_wide_degradations_carry_a_scene_map(cfg):
+    assert D.has_scene_map("haze") and not any(D.has_scene_map(t) for t in ("noise", "rain", "blur", "lowlight"))
+    train, _ = D.build_sources(cfg)
+    img = np.zeros((8, 8, 3), np.float32)
+    assert all(len(s.with_scene(0, [img], None)) == 1 for s in train)
