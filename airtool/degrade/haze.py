@@ -205,8 +205,22 @@ def _separable(pool: Any, x: Tensor, r: int) -> Tensor:
 
 
 def _box(x: Tensor, r: int) -> Tensor:
-    """Mean over a (2r+1)^2 window, edge-replicated."""
-    return _separable(F.avg_pool2d, x, r)
+    """Mean over a (2r+1)^2 window, edge-replicated.
+
+    By running sums (cumsum in float64, two passes), so the cost does not grow with ``r``: the
+    guided filter's radius is 1/25 of the image side, and average pooling at that width took two
+    thirds of the depth estimate's time (1.7 of 2.6 s for a 1024×800 photo, one Zen 3 core).
+    """
+    return _running_mean(_running_mean(x, r, dim=-1), r, dim=-2)
+
+
+def _running_mean(x: Tensor, r: int, dim: int) -> Tensor:
+    pad = (r, r, 0, 0) if dim == -1 else (0, 0, r, r)
+    sums = F.pad(x, pad, mode="replicate").double().cumsum(dim)
+    sums = torch.cat([torch.zeros_like(sums.narrow(dim, 0, 1)), sums], dim=dim)
+    n = x.shape[dim]
+    window = sums.narrow(dim, 2 * r + 1, n) - sums.narrow(dim, 0, n)
+    return (window / (2 * r + 1)).to(x.dtype)
 
 
 def _guided_filter(guide: Tensor, src: Tensor, radius: int, eps: float) -> Tensor:

@@ -98,3 +98,13 @@ def test_matches_real_sots_pairs_given_their_a_and_beta(shared_data: Path) -> No
 def test_transmission_shape_and_range() -> None:
     t = haze.transmission(torch.rand(3, 10, 12), Params(beta=0.2))
     assert t.shape == (1, 10, 12) and float(t.max()) <= math.exp(-0.2 * 2.0) + 1e-6
+
+
+@pytest.mark.parametrize("r", [1, 4, 30])
+def test_running_sum_box_equals_average_pooling(r):
+    """The guided filter's box mean by running sums equals edge-replicated average pooling."""
+    import torch.nn.functional as F
+
+    x = torch.rand(1, 1, 37, 52, generator=torch.Generator().manual_seed(r))
+    pooled = haze._separable(F.avg_pool2d, x, r)
+    assert torch.allclose(haze._box(x, r), pooled, atol=1e-6) and haze._box(x, r).dtype == x.dtype
