@@ -1,13 +1,17 @@
 """How often DaAIR's per-image degradation report names the right degradation, on real sets.
 
-    python -m airtool.devtools.degradation_report --data-root ../shared/data [--limit N] [--crop PX]
+    python -m airtool.devtools.degradation_report --data-root ../shared/data [--limit N] [--crop PX] \
+        [--weights FILE] [--sets haze,rain,...]
 
 Restores each set with ``airtool restore -m daair`` (through the API, into a temporary folder)
 and counts the ``degradation.predicted`` of every image: noisy CBSD68 (sigma 25, made the
 papers' way by ``airtool degrade``), Rain100L inputs, SOTS inputs, and sets of degradations the
 shipped weights never saw (clean CBSD68, LOL low light, GoPro blur), where any label is wrong.
 With ``--crop PX`` each image is first cut to its central PX x PX square (faster; the report
-then describes the crop). Prints a Markdown table for the README.
+then describes the crop). ``--weights`` reports on a candidate file instead of the shipped one
+(to see why its SOTS score moved: an image routed to the rain expert is derained, not dehazed);
+``--sets`` keeps only the named sets (by their first word: noise, rain, haze, none, low, blur).
+Prints a Markdown table for the README.
 """
 
 from __future__ import annotations
@@ -31,15 +35,17 @@ class _Collect(NullReporter):
             self.seen[result.extra.get("degradation", {}).get("predicted", "none")] += 1
 
 
-def _sets(root: Path, work: Path) -> dict[str, Path]:
+def _sets(root: Path, work: Path, only: set[str] | None = None) -> dict[str, Path]:
     noisy = work / "cbsd68-sigma25"
-    degrade([str(root / "CBSD68")], str(noisy), DegradeOptions(ops=(("noise", "25"),), seed=0))
-    return {
+    if only is None or "noise" in only:
+        degrade([str(root / "CBSD68")], str(noisy), DegradeOptions(ops=(("noise", "25"),), seed=0))
+    sets = {
         "noise (CBSD68 + sigma 25)": noisy, "rain (Rain100L inputs)": root / "Rain100L" / "input",
         "haze (SOTS inputs)": root / "SOTS_outdoor_mini" / "input", "none (clean CBSD68)": root / "CBSD68",
         "low light (LOL, not trained)": root / "LOL_eval15_lowonly",
         "blur (GoPro, not trained)": root / "GoPro_blur_sample",
     }
+    return {name: folder for name, folder in sets.items() if only is None or name.split()[0] in only}
 
 
 def _central_crops(files: list[Path], side: int, folder: Path) -> list[Path]:
@@ -61,16 +67,19 @@ def main() -> None:
     parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
     parser.add_argument("--limit", type=int, default=None, help="only the first N images of each set")
     parser.add_argument("--crop", type=int, default=0, help="restore the central PX x PX square of each image")
+    parser.add_argument("--weights", help="a daair weights file (default: the shipped one)")
+    parser.add_argument("--sets", help="comma-separated first words of the sets to run (default: all)")
     args = parser.parse_args()
+    only = {word.strip() for word in args.sets.split(",")} if args.sets else None
     print("| images | count | " + " | ".join(f"predicted {t}" for t in TASKS[:3]) + " |")
     print("|---|---|" + "---|" * 3)
     with tempfile.TemporaryDirectory() as tmp:
-        for name, folder in _sets(args.data_root, Path(tmp)).items():
+        for name, folder in _sets(args.data_root, Path(tmp), only).items():
             files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg"))[: args.limit]
             if args.crop:
                 files = _central_crops(files, args.crop, Path(tmp) / "crops" / name.split()[0])
             collect = _Collect()
-            restore([str(p) for p in files], str(Path(tmp) / "out" / name.split()[0]), RestoreOptions(model="daair"),
+            restore([str(p) for p in files], str(Path(tmp) / "out" / name.split()[0]), RestoreOptions(model="daair", weights=args.weights),
                     collect)
             counts = " | ".join(str(collect.seen[t]) for t in TASKS[:3])
             print(f"| {name} | {sum(collect.seen.values())} | {counts} |", flush=True)
