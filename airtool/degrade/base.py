@@ -248,14 +248,18 @@ def union(dists: Sequence[Dist]) -> Dist:
     return type(first)(min(d.lo for d in dists), max(d.hi for d in dists))  # type: ignore[union-attr]
 
 
-def preset_ranges(op: str, table: Mapping[str, Mapping[str, Dist]], preset: str | None) -> dict[str, Dist]:
-    """The sampling ranges of ``preset``; ``None`` means the union of all presets."""
-    if preset is None:
-        keys = table[PRESETS[0]].keys()
-        return {k: union([table[p][k] for p in PRESETS]) for k in keys}
-    if preset not in table:
-        raise UsageError(f"--{op}: unknown preset {preset!r} (use light, medium or heavy)")
-    return dict(table[preset])
+def preset_ranges(
+    op: str, table: Mapping[str, Mapping[str, Dist]], preset: str | Sequence[str] | None
+) -> dict[str, Dist]:
+    """The sampling ranges of ``preset``; ``None`` means the union of all presets, and a sequence
+    of names the union of those (training sources: ``[light, medium]``)."""
+    names = PRESETS if preset is None else (preset,) if isinstance(preset, str) else tuple(preset)
+    for name in names:
+        if name not in table:
+            raise UsageError(f"--{op}: unknown preset {name!r} (use light, medium or heavy)")
+    if len(names) == 1:
+        return dict(table[names[0]])
+    return {k: union([table[p][k] for p in names]) for k in table[names[0]]}
 
 
 def sample_fields(

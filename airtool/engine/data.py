@@ -43,7 +43,9 @@ class SourceConfig:
     weight: float = 1.0  # share of the mixture (relative)
     sigmas: tuple[float, ...] = (15.0, 25.0, 50.0)  # noise σ on the 0-255 scale, one drawn per sample
     noise: Literal["uint8", "float"] = "uint8"  # uint8: PromptIR truncation; float: NDR-Restore
-    preset: str | None = None  # airtool.degrade preset for rain/haze/blur/lowlight
+    # airtool.degrade preset for rain/haze/blur/lowlight; None: all presets; a list: the union of
+    # those presets' ranges (haze [light, medium] = RESIDE OTS's beta 0.04-0.2, the SOTS range)
+    preset: str | tuple[str, ...] | None = None
     holdout: int = 0  # the last N files (sorted) are kept out of training, for validation
 
 

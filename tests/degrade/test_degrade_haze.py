@@ -108,3 +108,13 @@ def test_running_sum_box_equals_average_pooling(r):
     x = torch.rand(1, 1, 37, 52, generator=torch.Generator().manual_seed(r))
     pooled = haze._separable(F.avg_pool2d, x, r)
     assert torch.allclose(haze._box(x, r), pooled, atol=1e-6) and haze._box(x, r).dtype == x.dtype
+
+
+def test_a_list_of_presets_samples_their_union():
+    """Training sources name [light, medium]: RESIDE OTS's beta 0.04-0.2, never the heavy fog."""
+    rng = np.random.default_rng(0)
+    betas = [haze.sample(rng, preset=("light", "medium")).beta for _ in range(400)]
+    assert 0.04 <= min(betas) < 0.06 and 0.18 < max(betas) <= 0.2
+    assert haze.sample(np.random.default_rng(1), preset=("medium",)) == haze.sample(np.random.default_rng(1), preset="medium")
+    with pytest.raises(UsageError, match="unknown preset 'fog'"):
+        haze.sample(rng, preset=("light", "fog"))

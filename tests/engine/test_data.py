@@ -267,3 +267,11 @@ def test_only_clean_sources_of_scene_wide_degradations_carry_a_scene_map(cfg):
     train, _ = D.build_sources(cfg)
     img = np.zeros((8, 8, 3), np.float32)
     assert all(len(s.with_scene(0, [img], None)) == 1 for s in train)
+
+
+def test_the_sots_preset_hazes_within_reside_ots_range():
+    from airtool.engine.train_config import load_train_config
+
+    cfg = load_train_config("daair-cpu-aio3-cont-sots")
+    hazy = [s for s in cfg.data.sources if s.task == "haze"]
+    assert hazy and all(s.preset == ("light", "medium") for s in hazy)
