@@ -114,17 +114,19 @@ def apply_scene(img: Tensor, params: Params, depth: Tensor) -> Tensor:
     """``apply`` with a given normalised depth (same H, W as ``img``; 1 = far) in place of
     ``params.depth``: the depth window of a crop, cut from ``scene_map`` of its whole image."""
     x, restore = as_batch(img)
-    n = depth.to(device=x.device, dtype=x.dtype).reshape(-1, 1, *x.shape[-2:])
-    d = params.near + (params.far - params.near) * n
-    t = torch.exp(-params.beta * d)
+    t = transmission_at(params, depth.to(device=x.device, dtype=x.dtype).reshape(-1, 1, *x.shape[-2:]))
     return restore(x * t + params.A * (1.0 - t))
+
+
+def transmission_at(params: Params, depth: Tensor) -> Tensor:
+    """t = exp(-beta d) for a normalised depth map (1 = far), d mapped to [near, far]."""
+    return torch.exp(-params.beta * (params.near + (params.far - params.near) * depth))
 
 
 def transmission(img: Tensor, params: Params) -> Tensor:
     """t = exp(-beta d) for ``img``, shape (B, 1, H, W) (or (1, H, W) for a 3-D image)."""
     x, _ = as_batch(img)
-    n = depth_map(x, params.depth)
-    t = torch.exp(-params.beta * (params.near + (params.far - params.near) * n))
+    t = transmission_at(params, depth_map(x, params.depth))
     return t[0] if img.dim() == 3 else t
 
 

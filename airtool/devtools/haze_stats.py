@@ -19,9 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(1.0 / max(float(((a - b) ** 2).mean()), 1e-12)))
+from airtool.metrics import psnr
 
 
 def fit_transmission(hazy: np.ndarray, clear: np.ndarray) -> tuple[float, np.ndarray]:
@@ -75,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
             for _ in range(args.draws):
                 params = haze.sample(rng, preset=preset)
                 hazy = haze.apply_scene(clear, params, depth)
-                t = torch.exp(-params.beta * (params.near + (params.far - params.near) * depth))
+                t = haze.transmission_at(params, depth)
                 print(_row(f"{path.name}", hazy.numpy(), clear.numpy(), t.numpy(),
                            f"{preset or 'any preset'}, beta {params.beta:.2f}"))
 
