@@ -178,7 +178,9 @@ class Trainer:
             # DaAIR routes each image to one expert: unused parameters differ from step to step.
             self.net = nn.parallel.DistributedDataParallel(self.net, device_ids=ids, find_unused_parameters=True)
         if cfg.train.compile:
-            self.net = torch.compile(self.net)
+            # Every training batch has the same shape, so static shapes: with torch.compile's
+            # automatic dynamic shapes, inductor failed on DaAIR's routed sub-batches (torch 2.13).
+            self.net = torch.compile(self.net, dynamic=False)
         self.step, self.wall, self.last_val = 0, 0.0, None
         self.planned_steps = cfg.train.steps  # fewer once fit_to_time has timed the first steps
         self.hardware = hardware(self.device, dist.world)

@@ -162,10 +162,13 @@ class DaLe(nn.Module):
         specific = self.dispatch(x, choice, gate)
         return self.proj_up(specific * self.agnostic(x)), logits
 
+    @torch.compiler.disable
     def dispatch(self, x: Tensor, choice: Tensor, gate: Tensor) -> Tensor:
         """Run each specialised expert on its own sub-batch, then merge back in batch order.
 
         ``choice`` (B,) holds expert indices and ``gate`` (B,) their router probabilities.
+        The sub-batch sizes depend on the data, so torch.compile leaves this method eager (it
+        failed in inductor on torch 2.13 with those sizes symbolic) and compiles what surrounds it.
         """
         order = torch.argsort(choice, stable=True)
         counts = torch.bincount(choice, minlength=len(self.experts)).tolist()
