@@ -77,8 +77,15 @@ def channel_attention_map(q: Tensor, k: Tensor, heads: int, temperature: Tensor)
 
 
 def _gram_terms(qt: Tensor, kt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Gram matrix q^T k per head and the squared pixel norms of q and k (fp32), from (B, HW, heads, d)."""
+    """Gram matrix q^T k per head and the squared pixel norms of q and k (fp32), from (B, HW, heads, d).
+
+    In fp32 the norms are ``square().sum()``: on channels-last bands that was 1.1-2x faster than
+    ``linalg.vector_norm`` (a strided reduction). Lower precisions keep ``vector_norm``, which
+    accumulates the squares in fp32 without rounding each one first.
+    """
     gram = qt.permute(0, 2, 3, 1) @ kt.permute(0, 2, 1, 3)
+    if qt.dtype == torch.float32:
+        return gram, qt.square().sum(dim=1), kt.square().sum(dim=1)
     q_sq = torch.linalg.vector_norm(qt, dim=1, dtype=torch.float32).square()
     k_sq = torch.linalg.vector_norm(kt, dim=1, dtype=torch.float32).square()
     return gram, q_sq, k_sq
