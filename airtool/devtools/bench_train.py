@@ -11,7 +11,9 @@ settings, warms up, then times ``Trainer.train_step`` on fixed random batches (b
 default). ``--rounds N`` repeats the whole list N times in the order A B C A B C, so that load on
 a shared machine hits every mode alike; the table gives the best round and the ratio of each mode
 to ``baseline``. The mode ``loader`` times the data loader alone (real files, degradations made
-on the fly) for the same crop and batch.
+on the fly) for the same crop and batch. ``--profile N`` adds, per measurement, the N operators
+that took the most time in the timed steps (``torch.profiler``, self CPU time), to see where a
+step goes.
 
 Modes (``--set`` keys of ``train``):
   baseline   the loop as it was before the fast path: fp32, NCHW, for-loop AdamW
@@ -64,8 +66,16 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def measure_step(model: str, size: int, batch: int, mode: str, warmup: int, steps: int, data_root: str) -> dict:
-    """Seconds per ``train_step`` (best of ``steps`` after ``warmup``) of the real Trainer."""
+def measure_step(
+    model: str, size: int, batch: int, mode: str, warmup: int, steps: int, data_root: str, profile: int = 0
+) -> dict:
+    """Seconds per ``train_step`` (best of ``steps`` after ``warmup``) of the real Trainer.
+
+    With ``profile`` > 0 the timed steps run under ``torch.profiler`` and the ``profile`` operators
+    with the most self CPU time are printed (the profiler's overhead is in those steps' times).
+    """
+    import contextlib
+
     import torch
 
     from airtool.engine.train import Dist, Trainer
@@ -83,10 +93,14 @@ def measure_step(model: str, size: int, batch: int, mode: str, warmup: int, step
             trainer.train_step((degraded, clean, task))
         warm = time.perf_counter() - start
         times = []
-        for _ in range(steps):
-            t0 = time.perf_counter()
-            trainer.train_step((degraded, clean, task))
-            times.append(time.perf_counter() - t0)
+        profiler = torch.profiler.profile() if profile else contextlib.nullcontext()
+        with profiler:
+            for _ in range(steps):
+                t0 = time.perf_counter()
+                trainer.train_step((degraded, clean, task))
+                times.append(time.perf_counter() - t0)
+    if profile:
+        print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=profile))
     best = min(times)
     return {"seconds_per_step": best, "samples_per_s": batch / best, "warmup_s": warm,
             "precision": trainer.precision, "channels_last": trainer.channels_last}
@@ -114,7 +128,8 @@ def run_one(args: argparse.Namespace) -> None:
     if mode == "loader":
         result = measure_loader(model, int(size), args.batch, args.steps * 4, args.data_root)
     else:
-        result = measure_step(model, int(size), args.batch, mode, args.warmup, args.steps, args.data_root)
+        result = measure_step(model, int(size), args.batch, mode, args.warmup, args.steps, args.data_root,
+                              args.profile)
     result.update(model=model, size=int(size), mode=mode, batch=args.batch, threads=args.threads,
                   peak_rss_mb=peak_rss_mb())
     print(json.dumps(result))
@@ -154,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-root", default=os.environ.get("AIRTOOL_DATA", "../shared/data"))
     parser.add_argument("--json", type=Path, help="also write every measurement here (JSON lines)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print the N operators with the most self CPU time in each measurement's timed steps")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # model,size,mode: one measurement, in this process
     args = parser.parse_args(argv)
     if args.one:
@@ -166,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
             for s in args.sizes.split(",") for mode in args.modes.split(",")]
     rows = []
     passthrough = ["--batch", str(args.batch), "--warmup", str(args.warmup), "--steps", str(args.steps),
-                   "--threads", str(args.threads), "--data-root", args.data_root]
+                   "--threads", str(args.threads), "--data-root", args.data_root, "--profile", str(args.profile)]
     for i, (model, size, mode) in enumerate(jobs, 1):
         print(f"[{i}/{len(jobs)}] {model} {size}² {mode}", file=sys.stderr, flush=True)
         cmd = [sys.executable, "-m", "airtool.devtools.bench_train", "--one", f"{model},{size},{mode}", *passthrough]
@@ -175,8 +192,11 @@ def main(argv: list[str] | None = None) -> None:
             reason = (done.stderr.strip().splitlines() or ["failed"])[-1]
             print(f"  {model} {size} {mode}: {reason}", file=sys.stderr)
             continue
-        row = json.loads(done.stdout.strip().splitlines()[-1])
+        *printed, last = done.stdout.strip().splitlines()
+        row = json.loads(last)
         rows.append(row)
+        if args.profile:
+            print("\n".join(line for line in printed if not line.startswith("USDT:")), file=sys.stderr)
         print(f"  {row['samples_per_s']:.2f} samples/s", file=sys.stderr, flush=True)
         if args.json:
             with open(args.json, "a", encoding="utf-8") as fh:
