@@ -4,6 +4,7 @@ device, and the one-line hardware description that logs and manifests record."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -30,6 +31,22 @@ def init_distributed() -> Dist:
     if not td.is_initialized():
         td.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
     return Dist(td.get_rank(), td.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def from_main(values: Sequence[float], dist: Dist, device: torch.device) -> list[float]:
+    """Rank 0's ``values`` on every rank.
+
+    Decisions read from a clock (the planned end of a run, its time limit) differ from rank to rank;
+    taken apart, one rank would leave the loop while the others wait forever in DDP's next
+    gradient all-reduce. So rank 0 decides and the others follow.
+    """
+    if dist.world <= 1:
+        return list(values)
+    import torch.distributed as td
+
+    shared = torch.tensor(list(values), dtype=torch.float64, device=device)
+    td.broadcast(shared, src=0)
+    return shared.tolist()
 
 
 def select_device(name: str) -> torch.device:

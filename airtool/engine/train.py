@@ -45,7 +45,7 @@ from airtool.engine.checkpoints import (
     set_rng_state,
 )
 from airtool.engine.data import build_train_loader, build_val_samples
-from airtool.engine.distributed import Dist, hardware, init_distributed, select_device
+from airtool.engine.distributed import Dist, from_main, hardware, init_distributed, select_device
 from airtool.engine.export import ExportResult, export_run
 from airtool.engine.losses import total_loss
 from airtool.engine.optim import Ema, build_optimizer, build_scheduler, optimizer_impl
@@ -340,12 +340,15 @@ class Trainer:
                 fit_from = (self.step, now)
             elif fit_from is not None and (self.step - first_step == FIT_SKIP + FIT_WINDOW
                                            or self.step % loop.ckpt_every == 0):
-                self._fit_to_time((self.step - fit_from[0]) / (now - fit_from[1]), loop.time_limit_s - (now - started))
+                self._fit_to_time(*from_main([(self.step - fit_from[0]) / (now - fit_from[1]),
+                                              loop.time_limit_s - (now - started)], self.dist, self.device))
                 fit_from, end = (self.step, now), self.step >= self.planned_steps
             if eval_model is not None and (self.step % cfg.val.every == 0 or end):
                 self.last_val = {"step": self.step, **self.validate(samples, eval_model)}
                 self.emit({"event": "val", **self.last_val})
             out_of_time = loop.time_limit_s is not None and time.monotonic() - started >= loop.time_limit_s
+            if loop.time_limit_s is not None:  # one decision for every rank
+                out_of_time = bool(from_main([float(out_of_time)], self.dist, self.device)[0])
             due = loop.ckpt_every_s is not None and time.monotonic() - last_ckpt_at >= loop.ckpt_every_s
             if self.step % loop.ckpt_every == 0 or end or due or out_of_time:
                 last_ckpt, last_ckpt_at = self.checkpoint(), time.monotonic()
