@@ -15,6 +15,12 @@ on the fly) for the same crop and batch. ``--profile N`` adds, per measurement, 
 that took the most time in the timed steps (``torch.profiler``, self CPU time), to see where a
 step goes.
 
+``--ranks N`` runs each step measurement as N processes under ``torchrun`` (DDP over gloo on the
+CPU), each with ``threads / N`` threads and ``batch / N`` samples, so one optimiser step still
+sees ``batch`` samples: the same update as one process, spread over the cores differently. The
+rate reported is the whole step's (``batch`` over the slowest rank's seconds per step), and the
+peak RSS the sum over the ranks.
+
 Modes (``--set`` keys of ``train``):
   baseline   the loop as it was before the fast path: fp32, NCHW, for-loop AdamW
   fp32-cl    fp32, channels-last activations and weights
@@ -78,13 +84,15 @@ def measure_step(
 
     import torch
 
+    from airtool.engine.distributed import init_distributed
     from airtool.engine.train import Dist, Trainer
     from airtool.tasks import SETTINGS
 
     cfg = config_for(model, size, batch, mode, data_root)
+    dist = init_distributed() if int(os.environ.get("WORLD_SIZE", "1")) > 1 else Dist()
     with tempfile.TemporaryDirectory() as run:
-        trainer = Trainer(cfg, Path(run), Dist(), None)
-        gen = torch.Generator().manual_seed(0)
+        trainer = Trainer(cfg, Path(run), dist, None)
+        gen = torch.Generator().manual_seed(dist.rank)
         clean = torch.rand(batch, 3, size, size, generator=gen)
         degraded = (clean + 0.1 * torch.randn(batch, 3, size, size, generator=gen)).clamp(0, 1)
         task = torch.randint(0, len(SETTINGS[cfg.setting]), (batch,), generator=gen)
@@ -102,8 +110,24 @@ def measure_step(
     if profile:
         print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=profile))
     best = min(times)
-    return {"seconds_per_step": best, "samples_per_s": batch / best, "warmup_s": warm,
-            "precision": trainer.precision, "channels_last": trainer.channels_last}
+    result = {"seconds_per_step": best, "samples_per_s": batch / best, "warmup_s": warm,
+              "precision": trainer.precision, "channels_last": trainer.channels_last}
+    return _over_ranks(result, dist, batch) if dist.world > 1 else result
+
+
+def _over_ranks(result: dict, dist, batch: int) -> dict:
+    """One DDP measurement: the slowest rank's step, the whole step's batch, the ranks' summed RSS."""
+    import torch
+    import torch.distributed as td
+
+    slowest = torch.tensor([result["seconds_per_step"], result["warmup_s"]], dtype=torch.float64)
+    td.all_reduce(slowest, op=td.ReduceOp.MAX)
+    rss = torch.tensor([peak_rss_mb()], dtype=torch.float64)
+    td.all_reduce(rss, op=td.ReduceOp.SUM)
+    td.destroy_process_group()
+    seconds = float(slowest[0])
+    return {**result, "seconds_per_step": seconds, "samples_per_s": batch * dist.world / seconds, "warmup_s": float(slowest[1]),
+            "ranks": dist.world, "rank": dist.rank, "peak_rss_mb": float(rss[0])}
 
 
 def measure_loader(model: str, size: int, batch: int, steps: int, data_root: str) -> dict:
@@ -130,8 +154,12 @@ def run_one(args: argparse.Namespace) -> None:
     else:
         result = measure_step(model, int(size), args.batch, mode, args.warmup, args.steps, args.data_root,
                               args.profile)
-    result.update(model=model, size=int(size), mode=mode, batch=args.batch, threads=args.threads,
-                  peak_rss_mb=peak_rss_mb())
+    ranks = result.pop("ranks", 1)
+    if result.pop("rank", 0) != 0:
+        return  # rank 0 reports the measurement of all ranks
+    result.setdefault("peak_rss_mb", peak_rss_mb())
+    result.update(model=model, size=int(size), mode=mode, batch=args.batch * ranks, threads=args.threads * ranks,
+                  ranks=ranks)
     print(json.dumps(result))
 
 
@@ -157,6 +185,17 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _one_command(args: argparse.Namespace, model: str, size: str, mode: str) -> list[str]:
+    """The process (or, with ``--ranks`` > 1 for a step, the torchrun) of one measurement."""
+    ranks = 1 if mode == "loader" else args.ranks
+    one = ["-m", "airtool.devtools.bench_train", "--one", f"{model},{size},{mode}",
+           "--batch", str(args.batch // ranks), "--warmup", str(args.warmup), "--steps", str(args.steps),
+           "--threads", str(args.threads // ranks), "--data-root", args.data_root, "--profile", str(args.profile)]
+    if ranks == 1:
+        return [sys.executable, *one]
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}", *one]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="symunet,daair")
@@ -167,6 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--ranks", type=int, default=1,
+                        help="DDP processes per step measurement (torchrun, gloo), sharing --threads and --batch")
     parser.add_argument("--data-root", default=os.environ.get("AIRTOOL_DATA", "../shared/data"))
     parser.add_argument("--json", type=Path, help="also write every measurement here (JSON lines)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
@@ -181,13 +222,12 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"bench_train: unknown mode {unknown[0]!r}; choose from {', '.join(MODES)}")
     jobs = [(m, s, mode) for _ in range(args.rounds) for m in args.models.split(",")
             for s in args.sizes.split(",") for mode in args.modes.split(",")]
+    if args.ranks < 1 or args.threads % args.ranks or args.batch % args.ranks:
+        raise SystemExit(f"bench_train: --ranks {args.ranks} must divide --threads {args.threads} and --batch {args.batch}")
     rows = []
-    passthrough = ["--batch", str(args.batch), "--warmup", str(args.warmup), "--steps", str(args.steps),
-                   "--threads", str(args.threads), "--data-root", args.data_root, "--profile", str(args.profile)]
     for i, (model, size, mode) in enumerate(jobs, 1):
         print(f"[{i}/{len(jobs)}] {model} {size}² {mode}", file=sys.stderr, flush=True)
-        cmd = [sys.executable, "-m", "airtool.devtools.bench_train", "--one", f"{model},{size},{mode}", *passthrough]
-        done = subprocess.run(cmd, capture_output=True, text=True)
+        done = subprocess.run(_one_command(args, model, size, mode), capture_output=True, text=True)
         if done.returncode != 0:
             reason = (done.stderr.strip().splitlines() or ["failed"])[-1]
             print(f"  {model} {size} {mode}: {reason}", file=sys.stderr)
@@ -204,7 +244,8 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     print(table(rows))
-    print(f"({cpu_line()}; {args.threads} threads, batch {args.batch}, torch {torch.__version__})")
+    ranks = f" as {args.ranks} DDP ranks" if args.ranks > 1 else ""
+    print(f"({cpu_line()}; {args.threads} threads, batch {args.batch}{ranks}, torch {torch.__version__})")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,18 @@
-"""devtools.bench_train: one measurement in-process, with and without the profiler's table."""
+"""devtools.bench_train: one measurement in-process, with and without the profiler's table, and
+spread over DDP ranks."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
+import os
+import subprocess
+import sys
 
-from airtool.devtools.bench_train import measure_step
+import pytest
+
+from airtool.devtools.bench_train import main, measure_step
 
 
 def _measure(profile: int) -> tuple[dict, str]:
@@ -29,3 +36,24 @@ def test_profile_prints_the_top_operators_of_the_timed_steps():
     assert "aten::" in printed  # an operator of the training step, e.g. a convolution
     op_rows = [line for line in printed.splitlines() if line.strip().startswith("aten::")]
     assert 1 <= len(op_rows) <= 4
+
+
+def test_ranks_measure_one_step_spread_over_ddp_processes(tmp_path):
+    """``--ranks 2``: two torchrun ranks (gloo), each with half the batch and threads; rank 0
+    reports the whole step, so the row keeps the global batch and thread count."""
+    out = tmp_path / "rows.jsonl"
+    cmd = [sys.executable, "-m", "airtool.devtools.bench_train", "--models", "symunet-s", "--sizes", "32",
+           "--modes", "default", "--steps", "1", "--warmup", "0", "--threads", "2", "--batch", "4",
+           "--ranks", "2", "--data-root", "/nonexistent", "--json", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert (row["ranks"], row["batch"], row["threads"]) == (2, 4, 2)
+    assert row["samples_per_s"] == 4 / row["seconds_per_step"]
+    assert "as 2 DDP ranks" in done.stdout
+
+
+def test_ranks_must_divide_the_batch_and_threads():
+    with pytest.raises(SystemExit, match="must divide"):
+        main(["--models", "symunet-s", "--batch", "3", "--threads", "2", "--ranks", "2"])
