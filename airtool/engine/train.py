@@ -244,17 +244,12 @@ class Trainer:
         with autocast(self.device, self.precision):
             restored, aux = self.net(degraded, clean, task)
         loss, parts = total_loss(self.cfg.train.loss, restored, clean, aux)
-        if not torch.isfinite(loss):
-            from airtool.errors import AirtoolError
-
-            raise AirtoolError(
-                f"loss is {loss.item()} at step {self.step + 1}; lower train.optim.lr or use train.precision=fp32"
-            )
         (self.scaler.scale(loss) if self.scaler else loss).backward()
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         clip = self.cfg.train.grad_clip
         norm = nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip else float("inf"))
+        self._check_finite(loss, norm)
         if self.scaler:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -267,6 +262,24 @@ class Trainer:
         out = {"loss": loss.item(), "grad_norm": float(norm)}
         out.update({k: v.item() for k, v in parts.items()})
         return out
+
+    def _check_finite(self, loss: Tensor, norm: Tensor) -> None:
+        """Stop before a non-finite update reaches the weights: a non-finite loss, or a finite loss
+        whose gradients are not (e.g. a square root at 0).
+
+        Checked after the backward pass, so under DDP, where the gradients are then averaged over
+        the ranks, a NaN on any rank stops every rank with this reason in the same step. (With
+        fp16's scaler an infinite norm is a skipped step, not an error.)
+        """
+        bad_norm = self.scaler is None and not torch.isfinite(norm)
+        if torch.isfinite(loss) and not bad_norm:
+            return
+        from airtool.errors import AirtoolError
+
+        raise AirtoolError(
+            f"loss is {loss.item()}, gradient norm {float(norm)} at step {self.step + 1}; "
+            "lower train.optim.lr or use train.precision=fp32"
+        )
 
     @torch.no_grad()
     def validate(self, samples: list, eval_model: nn.Module) -> dict[str, float]:

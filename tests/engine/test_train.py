@@ -13,7 +13,7 @@ from PIL import Image
 
 from airtool.config import from_dict
 from airtool.engine import train as T
-from airtool.errors import ConfigError, WeightsError
+from airtool.errors import AirtoolError, ConfigError, WeightsError
 
 
 @pytest.fixture(autouse=True)
@@ -185,6 +185,18 @@ def test_export_writes_ema_weights_and_a_manifest_entry(reference, tmp_path: Pat
     ckpt = T.load_checkpoint(T.list_checkpoints(result.run / "checkpoints")[0])
     for key, value in model.state_dict().items():
         assert torch.equal(value, ckpt["ema"][key].to(torch.bfloat16).float())  # stored as bf16
+
+
+def test_a_finite_loss_with_nan_gradients_stops_before_the_update(data, tmp_path: Path, monkeypatch):
+    total_loss = T.total_loss
+
+    def loss_with_a_nan_gradient(spec, restored, clean, aux):
+        loss, parts = total_loss(spec, restored, clean, aux)
+        return loss + torch.sqrt(restored.sum() * 0), parts  # adds 0; its gradient is 0 / 0
+
+    monkeypatch.setattr(T, "total_loss", loss_with_a_nan_gradient)
+    with pytest.raises(AirtoolError, match=r"gradient norm nan at step 1"):
+        T.train(tiny_config(data, tmp_path))
 
 
 def test_schedule_warmup_then_cosine():

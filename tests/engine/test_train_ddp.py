@@ -46,6 +46,14 @@ RANK_SCRIPT = textwrap.dedent('''
         "train": {"steps": 100000, "log_every": 1, "ckpt_every": 4, "device": "cpu", "time_limit_s": 4,
                   "fit_to_time": True, "optim": {"name": "adamw", "lr": 1e-3}, "schedule": {"warmup_steps": 1}},
     })
+    if sys.argv[3:] == ["nan-on-rank-1"] and os.environ["RANK"] == "1":
+        total_loss = T.total_loss
+
+        def nan_loss(*args):
+            loss, parts = total_loss(*args)
+            return loss * float("nan"), parts
+
+        T.total_loss = nan_loss
     T.train(cfg)
 ''')
 
@@ -58,14 +66,18 @@ def _data(root: Path) -> Path:
     return root
 
 
-def test_two_ranks_train_the_same_weights_and_end_at_the_same_step(tmp_path: Path):
+def _torchrun(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess, Path]:
     data, out = _data(tmp_path / "data"), tmp_path / "runs"
     script = tmp_path / "rank.py"
     script.write_text(RANK_SCRIPT)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-           str(script), str(data), str(out)]
+           str(script), str(data), str(out), *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path), out
+
+
+def test_two_ranks_train_the_same_weights_and_end_at_the_same_step(tmp_path: Path):
+    done, out = _torchrun(tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
 
     rank0, rank1 = (torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1))
@@ -81,3 +93,12 @@ def test_two_ranks_train_the_same_weights_and_end_at_the_same_step(tmp_path: Pat
     assert any(e["event"] in ("time_limit", "done") for e in events)
     assert any(e["event"] == "val" for e in events)
     assert (out / "ddp" / "checkpoints").is_dir()
+
+
+def test_a_nan_on_one_rank_stops_both_ranks_with_the_reason(tmp_path: Path):
+    """Rank 1's loss turns NaN; the averaged gradients carry it to rank 0, which stops itself and
+    says why (it is not merely terminated by torchrun when rank 1 fails)."""
+    done, out = _torchrun(tmp_path, "nan-on-rank-1")
+    assert done.returncode != 0
+    assert "gradient norm nan" in done.stderr
+    assert not (out / "rank0.pt").exists() and not (out / "rank1.pt").exists()
