@@ -151,6 +151,16 @@ FIT_SKIP, FIT_WINDOW = 5, 20  # steps not timed, then steps timed, by ``fit_to_t
 FIT_MARGIN = 0.92  # share of the remaining time planned for steps (the rest: validation, checkpoints)
 
 
+def _plain_strides_for_pointwise_kernels(model: nn.Module) -> None:
+    """A 1x1 kernel's memory order is the same in either layout, but channels-last gives it
+    strides that the gradients autograd makes for it do not have, so DDP warned and copied each
+    such gradient into its bucket every step. Plain strides for those kernels (still channels-last
+    contiguous: the strides of size-1 dimensions do not count)."""
+    for param in model.parameters():
+        if param.dim() == 4 and param.shape[-2:] == (1, 1):
+            param.data = param.data.clone(memory_format=torch.contiguous_format)
+
+
 class Trainer:
     """Owns the model, optimiser, schedule, EMA and run folder of one training run (one rank)."""
 
@@ -167,6 +177,7 @@ class Trainer:
         _attach_clip(self.model, cfg.model)  # frozen, outside parameters(): not in the optimiser or EMA
         self.model = self.model.to(self.device).train()
         self.model.to(memory_format=self.memory_format)
+        _plain_strides_for_pointwise_kernels(self.model)
         self.optimizer = build_optimizer(cfg.train.optim, self.model.parameters(), self.device)
         self.scheduler = build_scheduler(cfg.train.schedule, self.optimizer, cfg.train.steps)
         self.ema = Ema(self.model, cfg.train.ema_decay, cfg.train.ema_warmup)
@@ -175,8 +186,12 @@ class Trainer:
         self.net: nn.Module = _TrainForward(self.model)
         if dist.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            # DaAIR routes each image to one expert: unused parameters differ from step to step.
-            self.net = nn.parallel.DistributedDataParallel(self.net, device_ids=ids, find_unused_parameters=True)
+            # gradient_as_bucket_view: gradients live in DDP's buckets, with the channels-last
+            # strides of their parameters, instead of being copied into them every step.
+            self.net = nn.parallel.DistributedDataParallel(
+                self.net, device_ids=ids, find_unused_parameters=self.model.sparse_gradients,
+                gradient_as_bucket_view=True,
+            )
         if cfg.train.compile:
             # Every training batch has the same shape, so static shapes: with torch.compile's
             # automatic dynamic shapes, inductor failed on DaAIR's routed sub-batches (torch 2.13).

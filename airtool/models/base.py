@@ -32,6 +32,13 @@ class RestorationNet(nn.Module):
     def after_step(self, step: int) -> None:
         """Hook run after each optimiser step (EMA-updated parts live here)."""
 
+    #: True where a training step may leave some parameters without a gradient (DaAIR's top-1
+    #: routed experts when no sample of the batch goes to one; SE-SymUNet's last refine block,
+    #: kept for the authors' key names but never read). DDP must then look for them in
+    #: every step (``find_unused_parameters``), an extra pass over the autograd graph; models
+    #: that always use every parameter keep False and skip it.
+    sparse_gradients: bool = False
+
     #: Optional method ``image_context(image) -> Tensor``: what every tile of a picture (1, 3, H, W)
     #: needs from the whole picture. ``None`` (the default): the model needs nothing, and the
     #: inference engine does no extra work for it.

@@ -247,6 +247,8 @@ def _run(stage: nn.ModuleList, x: Tensor, logits: list[Tensor]) -> Tensor:
 class DaAIR(RestorationNet):
     """4-level U-Net with DaLe experts and EMA controllers (paper Fig. 3)."""
 
+    sparse_gradients = True  # top-1 routing: an expert no sample is sent to gets no gradient
+
     def __init__(self, cfg: DaAIRConfig) -> None:
         super().__init__()
         self.cfg = cfg

@@ -231,6 +231,8 @@ class _Frozen:
 class SESymUNet(SymUNet):
     """SymUNet + CLIP semantic guidance (paper Sec. on SE-SymUNet; the authors' ``SESymUnet``)."""
 
+    sparse_gradients = True  # the last refine (departure 7) is kept for its keys, never trained
+
     def __init__(self, cfg: SESymUNetConfig) -> None:
         super().__init__(cfg.backbone())
         self.cfg = cfg  # type: ignore[assignment]

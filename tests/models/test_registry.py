@@ -118,3 +118,19 @@ def test_forward_train_returns_the_restored_batch_and_named_scalar_losses(name: 
     assert isinstance(aux, dict)
     for key, loss in aux.items():
         assert isinstance(key, str) and isinstance(loss, torch.Tensor) and loss.ndim == 0 and torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_sparse_gradients_says_whether_a_step_can_leave_parameters_without_a_gradient(name: str, tiny_clip_dir: Path):
+    """DDP trusts this flag: a model that keeps it False must give every parameter a gradient
+    (else DDP stops with an error); one that sets it must really leave some without (one image,
+    so DaAIR's routers send it to one expert of several)."""
+    model = _tiny(name, tiny_clip_dir).train()
+    restored, aux = model.forward_train(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32), torch.tensor([0]))
+    if restored.requires_grad:  # the identity has no parameters
+        (restored.mean() + sum(aux.values(), torch.zeros(()))).backward()
+    without = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    if model.sparse_gradients:
+        assert without
+    else:
+        assert without == []
