@@ -70,6 +70,7 @@ class BenchResult:
     cpu: str = ""  # model, cores, vector extensions and torch's kernel set (figures differ several-fold by CPU)
     peak_gflops: float | None = None  # the CPU's peak for these threads and precision (engine/cpu_peak.py)
     fraction_of_peak: float | None = None  # gflops / peak_gflops; None on a GPU or an unknown CPU
+    malloc: str = ""  # "tuned", or why glibc's own settings were kept (engine/allocator.py)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -212,6 +213,8 @@ def _time_one(restorer, name: str, variant: str, size: int, macs: int, options: 
               ran: Callable[[str], None] = lambda what: None) -> BenchResult:
     import torch
 
+    from airtool.engine.allocator import malloc_state
+
     device = restorer.runtime.device
     generator = torch.Generator().manual_seed(options.seed)
     batch = torch.rand(options.batch_size, 3, size, size, generator=generator)
@@ -236,6 +239,7 @@ def _time_one(restorer, name: str, variant: str, size: int, macs: int, options: 
         peak_host_mb=round(rss.peak / 2**20, 1),
         peak_device_mb=round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if device.type == "cuda" else None,
         macs_per_image=macs, gflops=round(2 * macs / ms / 1e6, 1), torch=torch.__version__, cpu=cpu,
+        malloc=malloc_state(),
         **_cpu_peak(device, restorer.runtime.precision, torch.get_num_threads(), 2 * macs / ms / 1e6),
     )
 

@@ -31,9 +31,11 @@ def load_restorer(
     ``random_seed``: random weights from that seed instead of a file (speed benchmarks).
     ``tiles`` defaults to whole pictures (no tiling), as evaluation and benchmarks want.
     """
+    from airtool.engine.allocator import tune_malloc
     from airtool.engine.device import resolve
     from airtool.models.weights import load_model
 
+    tune_malloc()  # before the first pass: freed tensors stay in the process (engine/allocator.py)
     module, spec = load_model(model, weights, variant, clip, random_seed=random_seed)
     runtime = resolve(spec.precision, device, precision)
     restorer = Restorer(module, spec, runtime, tiles or TileOptions(tile=0), compile=compile)

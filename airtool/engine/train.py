@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from airtool.engine.allocator import tune_malloc
 from airtool.engine.checkpoints import (
     CHECKPOINT_GLOB,  # noqa: F401 (re-exported)
     list_checkpoints,
@@ -166,6 +167,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, run: Path, dist: Dist, on_event: EventSink | None) -> None:
         self.cfg, self.run, self.dist, self.on_event = cfg, run, dist, on_event
+        self.malloc = tune_malloc()  # freed activations stay in the process for the next step
         self.device = select_device(cfg.train.device)
         spec = get_spec(cfg.model.name)
         self.precision = train_precision(cfg.train, spec, self.device)
