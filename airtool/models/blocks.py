@@ -241,19 +241,73 @@ class GDFN(nn.Module):
         rows = band_rows(x, self.project_in.out_channels)
         if rows:
             return self._forward_banded(x, rows)
+        return self.project_out(self._gate(x))
+
+    def _gate(self, x: Tensor) -> Tensor:
+        """GELU(a) * b, a and b the two halves of dwconv(project_in(x)) (Restormer eq. 6-7)."""
+        if fused_gate_applies(x):
+            return _fused_gate(x, self.project_in, self.dwconv)
         a, b = self.dwconv(self.project_in(x)).chunk(2, dim=1)
-        return self.project_out(F.gelu(a) * b)
+        return F.gelu(a) * b
 
     def _forward_banded(self, x: Tensor, rows: int) -> Tensor:
         """The same computation one band of rows at a time, so the wide hidden tensor stays in cache."""
         out = None
-        for band in _row_bands(x.shape[2], rows):
-            a, b = _pointwise_then_depthwise(x, self.project_in, self.dwconv, band).chunk(2, dim=1)
-            y = self.project_out(F.gelu(a) * b)
+        for r0, r1, a0, a1 in _row_bands(x.shape[2], rows):
+            y = self.project_out(self._gate(x[:, :, a0:a1])[:, :, r0 - a0 : r1 - a0])
             if out is None:
                 out = _empty_like_rows(x, y)
-            out[:, :, band[0] : band[1]] = y
+            out[:, :, r0:r1] = y
         return out
+
+
+# The gate through oneDNN's post-ops (inference on the CPU, fp32): GELU applied inside the
+# depthwise conv of the first half, and the product with it inside the conv of the second half,
+# so neither the pre-activation halves nor GELU(a) are written and read again as separate passes.
+# These are the fusions inductor makes, called directly (torch.ops.mkldnn._convolution_pointwise).
+FUSED_GATE = True  # switched off only to measure what it gives (``unfused_gate``)
+
+
+def fused_gate_applies(x: Tensor) -> bool:
+    """True for fp32 CPU inference (no autograd, no autocast) where torch has oneDNN's fused convolutions."""
+    if not FUSED_GATE or torch.is_grad_enabled() or x.device.type != "cpu" or x.dtype != torch.float32:
+        return False
+    if torch.is_autocast_enabled("cpu") or not torch.backends.mkldnn.is_available():
+        return False
+    return hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+
+
+def _halves(conv: nn.Conv2d, hidden: int) -> tuple[tuple[Tensor, Tensor | None], tuple[Tensor, Tensor | None]]:
+    """(weight, bias) of a conv's first ``hidden`` output channels and of the rest: views, no copies."""
+    weight, bias = conv.weight, conv.bias
+    return ((weight[:hidden], None if bias is None else bias[:hidden]),
+            (weight[hidden:], None if bias is None else bias[hidden:]))
+
+
+def _fused_gate(x: Tensor, project_in: nn.Conv2d, dwconv: nn.Conv2d) -> Tensor:
+    """GELU(dw_a(a)) * dw_b(b), a and b each from its half of ``project_in``, with oneDNN post-ops.
+
+    Each half is its own 1x1 conv, so a and b come out contiguous without splitting a wide tensor.
+    The same values as the unfused gate within float rounding.
+    """
+    hidden = project_in.out_channels // 2
+    conv = torch.ops.mkldnn._convolution_pointwise
+    (in_a, in_ba), (in_b, in_bb) = _halves(project_in, hidden)
+    (dw_a, dw_ba), (dw_b, dw_bb) = _halves(dwconv, hidden)
+    geometry = ([1, 1], [1, 1], [1, 1], hidden)  # padding, stride, dilation, groups
+    gelu_a = conv(F.conv2d(x, in_a, in_ba), dw_a, dw_ba, *geometry, "gelu", [], "none")  # "none": erf, as F.gelu
+    return conv.binary(F.conv2d(x, in_b, in_bb), gelu_a, dw_b, dw_bb, *geometry, "mul", None, None, [], None)
+
+
+@contextmanager
+def unfused_gate() -> Iterator[None]:
+    """Switch the fused gate off (GELU and the product as separate passes), to measure what it gives."""
+    global FUSED_GATE
+    saved, FUSED_GATE = FUSED_GATE, False
+    try:
+        yield
+    finally:
+        FUSED_GATE = saved
 
 
 class TransformerBlock(nn.Module):

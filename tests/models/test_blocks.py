@@ -108,3 +108,51 @@ def test_bands_only_without_autograd_and_for_large_wide_tensors(mdta: MDTA) -> N
         rows = blocks.band_rows(big, 254)
         assert 4 <= rows <= 128
         assert blocks.band_rows(big.half(), 254) == 0  # fp16: the normalise-first path, whole
+
+
+def literal_gdfn(ffn: GDFN, x: torch.Tensor) -> torch.Tensor:
+    """Restormer's code: project_in, depthwise 3x3, GELU(a) * b, project_out (eq. 6-7)."""
+    a, b = ffn.dwconv(ffn.project_in(x)).chunk(2, dim=1)
+    return ffn.project_out(F.gelu(a) * b)
+
+
+needs_onednn = pytest.mark.skipif(
+    not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")),
+    reason="torch built without oneDNN's fused convolutions")
+
+
+@needs_onednn
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_fused_gate_equals_the_literal_gdfn(bias: bool, layout) -> None:
+    torch.manual_seed(0)
+    ffn = GDFN(16, 2.66, bias=bias)
+    x = torch.randn(2, 16, 9, 13).contiguous(memory_format=layout)
+    with torch.no_grad():
+        assert blocks.fused_gate_applies(x)
+        fused = ffn(x)
+        with blocks.unfused_gate():
+            assert not blocks.fused_gate_applies(x)
+            unfused = ffn(x)
+        literal = literal_gdfn(ffn, x)
+    assert torch.allclose(fused, literal, atol=1e-5)
+    assert torch.equal(unfused, literal)
+
+
+@needs_onednn
+def test_banded_fused_gate_equals_its_whole_tensor_path(small_bands: None) -> None:
+    torch.manual_seed(0)
+    ffn = GDFN(16, 2.66, bias=True)
+    x = torch.randn(1, 16, 21, 11).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        assert blocks.fused_gate_applies(x) and blocks.band_rows(x, ffn.project_in.out_channels) == 4
+        assert torch.allclose(ffn(x), whole(ffn, x), atol=1e-6)
+
+
+def test_fused_gate_only_for_fp32_cpu_inference() -> None:
+    x = torch.randn(1, 16, 8, 8)
+    assert not blocks.fused_gate_applies(x)  # autograd on: training keeps the unfused gate
+    with torch.no_grad():
+        assert not blocks.fused_gate_applies(x.bfloat16())
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert not blocks.fused_gate_applies(x)
