@@ -28,6 +28,8 @@ Modes (``--set`` keys of ``train``):
   bf16       bf16 autocast, NCHW;                    bf16-cl: bf16 autocast, channels-last
   compile    channels-last fp32 with torch.compile of the training forward
   default    what ``airtool train`` does on this machine now (precision/layout/optimiser auto)
+  glibc-malloc  default, but with glibc's own malloc settings (``AIRTOOL_MALLOC=default``), as
+             every mode ran before ``engine/allocator.py``; baseline runs so too
 """
 
 from __future__ import annotations
@@ -51,8 +53,12 @@ MODES: dict[str, list[str]] = {
     "bf16-cl": ["train.precision=bf16", "train.channels_last=true", "train.optim.impl=for-loop"],
     "compile": ["train.precision=fp32", "train.channels_last=true", "train.compile=true"],
     "default": [],
+    "glibc-malloc": [],
     "loader": [],
 }
+# Environment of a mode's process: the baseline (and glibc-malloc) leave malloc as glibc sets it.
+MODE_ENV: dict[str, dict[str, str]] = {"baseline": {"AIRTOOL_MALLOC": "default"},
+                                       "glibc-malloc": {"AIRTOOL_MALLOC": "default"}}
 PRESETS = {"symunet": "symunet-cpu-aio3", "symunet-s": "symunet-s-aio3", "daair": "daair-cpu-aio3",
            "anyir": "anyir-cpu-aio3", "ndr-restore": "ndr-restore-aio3"}
 
@@ -111,7 +117,7 @@ def measure_step(
         print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=profile))
     best = min(times)
     result = {"seconds_per_step": best, "samples_per_s": batch / best, "warmup_s": warm,
-              "precision": trainer.precision, "channels_last": trainer.channels_last}
+              "precision": trainer.precision, "channels_last": trainer.channels_last, "malloc": trainer.malloc}
     return _over_ranks(result, dist, batch) if dist.world > 1 else result
 
 
@@ -227,7 +233,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for i, (model, size, mode) in enumerate(jobs, 1):
         print(f"[{i}/{len(jobs)}] {model} {size}² {mode}", file=sys.stderr, flush=True)
-        done = subprocess.run(_one_command(args, model, size, mode), capture_output=True, text=True)
+        env = {**os.environ, **MODE_ENV.get(mode, {})}
+        done = subprocess.run(_one_command(args, model, size, mode), capture_output=True, text=True, env=env)
         if done.returncode != 0:
             reason = (done.stderr.strip().splitlines() or ["failed"])[-1]
             print(f"  {model} {size} {mode}: {reason}", file=sys.stderr)
