@@ -242,6 +242,7 @@ def _check_codec(work: Plan, options: BatchOptions) -> None:
 
 def _restore_stages(restorer: Any, options: RestoreOptions, reporter: Reporter, provenance: Provenance | None,
                     recipe: Recipe):
+    from airtool.engine.allocator import give_back_after
     from airtool.engine.batch import Stages
 
     def load(job: Job) -> Any:
@@ -249,7 +250,9 @@ def _restore_stages(restorer: Any, options: RestoreOptions, reporter: Reporter, 
             return _probe(job, options)
         data = sys.stdin.buffer.read() if job.src is None else job.src
         # native: 8/16-bit pixels stay uint8/uint16; the Restorer converts them window by window
-        return read_image(data, str(job.src) if job.src else "<stdin>", options.max_pixels, native=True)
+        picture = read_image(data, str(job.src) if job.src else "<stdin>", options.max_pixels, native=True)
+        give_back_after(picture.pixels.nbytes)  # what decoding a large picture freed (engine/allocator.py)
+        return picture
 
     def compute(job: Job, item: Any) -> tuple[Any, dict]:
         if job.kind == VIDEO:
@@ -264,8 +267,13 @@ def _restore_stages(restorer: Any, options: RestoreOptions, reporter: Reporter, 
             return None
         return lambda tmp: provenance.record(tmp, job.dst, recipe)
 
+    def save_and_give_back(job: Job, item: Any) -> Any:
+        saved = save(job, item[0])
+        give_back_after(getattr(getattr(item[0], "pixels", None), "nbytes", 0))  # what encoding it freed
+        return saved
+
     save = _with_videos(_saver(options.quality, record))
-    return Stages(load=load, compute=compute, save=lambda job, item: save(job, item[0]), is_done=_output_exists,
+    return Stages(load=load, compute=compute, save=save_and_give_back, is_done=_output_exists,
                   notes=_notes, describe=lambda item: item[1], compute_name="infer")
 
 

@@ -81,3 +81,14 @@ def test_with_glibcs_own_settings_the_block_is_mapped_and_given_back():
     assert state == "default (AIRTOOL_MALLOC=default)"
     assert mapped >= 16 << 20
     assert kept < 16 << 20
+
+
+@needs_glibc
+def test_free_memory_goes_back_only_after_a_large_picture_and_only_when_tuned(monkeypatch):
+    from airtool.engine import allocator
+
+    monkeypatch.setattr(allocator, "_state", "tuned")
+    assert allocator.give_back_after(allocator.LARGE_PICTURE_BYTES)
+    assert not allocator.give_back_after(allocator.LARGE_PICTURE_BYTES - 1)  # a small picture: the heap keeps it
+    monkeypatch.setattr(allocator, "_state", "default (AIRTOOL_MALLOC=default)")
+    assert not allocator.give_back_after(allocator.LARGE_PICTURE_BYTES)
