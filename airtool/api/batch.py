@@ -269,7 +269,8 @@ def _restore_stages(restorer: Any, options: RestoreOptions, reporter: Reporter, 
 
     def save_and_give_back(job: Job, item: Any) -> Any:
         saved = save(job, item[0])
-        give_back_after(getattr(getattr(item[0], "pixels", None), "nbytes", 0))  # what encoding it freed
+        pixels = getattr(item[0], "pixels", None)  # a picture; a finished video has none
+        give_back_after(0 if pixels is None else pixels.nbytes)  # what encoding a large picture freed
         return saved
 
     save = _with_videos(_saver(options.quality, record))

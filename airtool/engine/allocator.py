@@ -5,15 +5,15 @@ mmap threshold (dynamic, 128 KB to 32 MB) is its own mapping, and free memory at
 heap beyond the trim threshold is given back. A network pass allocates and frees tensors of
 several MB hundreds of times, so each one comes back from the kernel as fresh zeroed pages, one
 page fault per 4 KB. Measured on an AMD EPYC (Zen 3) virtual machine, SymUNet at 256² on 2
-threads: 405,000 page faults per process with glibc's defaults against 126,000 with the settings
-below, and a 96->288 1x1 convolution over 128² in 15.7 ms against 7.0 ms (README, Speed).
+threads: 35,755-38,838 page faults per pass with glibc's settings against 0-1,704 tuned
+(``devtools/bench_allocator.py``); the authors' reference transcription, which frees more large
+tensors, ran at 4,994 ms per pass against 3,286 ms (README, Speed).
 
 ``tune_malloc`` fixes the mmap threshold at its largest value (32 MB on 64-bit glibc) and never
 trims the heap: blocks up to 32 MB are reused from the heap, larger ones (whole pictures) are
-still mapped and given back. It is the same as starting Python with
-``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=<huge>``, but set from inside, where
-it belongs to airtool. The peak memory does not grow (the heap keeps what the pass needed at its
-peak); memory freed after a pass stays with the process until it exits.
+still mapped and given back. Those two are what ``MALLOC_MMAP_THRESHOLD_=33554432
+MALLOC_TRIM_THRESHOLD_=<huge>`` would set at start-up, set from inside instead, where they belong
+to airtool. Memory freed after a pass stays with the process until it exits.
 
 Kept memory has a cost where pictures are large: the heap also keeps what decoding one freed
 (Pillow's 16 MB blocks, 4 bytes per pixel), on top of the picture's own buffers, and each decoder
@@ -35,6 +35,7 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+from collections.abc import Mapping
 
 M_TRIM_THRESHOLD = -1  # mallopt parameter numbers, from glibc's malloc.h
 M_MMAP_THRESHOLD = -3
@@ -47,7 +48,7 @@ OTHER_ALLOCATORS = ("jemalloc", "tcmalloc", "mimalloc")
 _state: str | None = None  # what tune_malloc did in this process, once decided
 
 
-def why_left_alone(environ: dict[str, str] | os._Environ[str] = os.environ) -> str | None:
+def why_left_alone(environ: Mapping[str, str] = os.environ) -> str | None:
     """The reason to leave malloc as it is, or None to tune it."""
     if environ.get("AIRTOOL_MALLOC", "") == "default":
         return "AIRTOOL_MALLOC=default"
