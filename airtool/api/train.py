@@ -23,18 +23,43 @@ def train(
     (``step`` of ``steps``), ``val``, ``plan``, ``checkpoint``, ``resume``, ``done``."""
     from airtool.engine import train as engine
 
-    if (config is None) == (resume is None):
-        raise UsageError("pass --config NAME|FILE to start a run, or --resume RUN to continue one")
-    run = None
-    if resume is not None:
-        run = engine.resolve_run(str(resume))
-        cfg = engine.load_run_config(run, list(overrides))
-    elif isinstance(config, engine.TrainConfig):
-        cfg = config
-    else:
-        cfg = engine.load_train_config(str(config), list(overrides))
+    cfg, run = _resolve(config, overrides, resume)
     with Progress(on_event, progress, f"training {cfg.name}") as sink:
         return engine.train(cfg, run=run, resume=resume is not None, on_event=sink, command=command)
+
+
+def cpu_ranks(
+    config: str | Path | TrainConfig | None = None, overrides: list[str] | tuple[str, ...] = (), *,
+    resume: str | Path | None = None, threads: int | None = None,
+) -> int:
+    """How many one-thread DDP ranks ``airtool train`` starts for this run (``train.cpu_ranks``,
+    ``engine/cpu_ranks.py``): 1 when it trains in this process (a GPU, one thread, a rank of a
+    torchrun already, or ``cpu_ranks: 1``). ``threads`` defaults to torch's thread count."""
+    import torch
+
+    from airtool.engine.cpu_ranks import planned_cpu_ranks, under_torchrun
+    from airtool.engine.device import resolve_device
+
+    cfg, _ = _resolve(config, overrides, resume)
+    if under_torchrun() or resolve_device(cfg.train.device).type != "cpu":
+        return 1
+    ranks = planned_cpu_ranks(cfg.train.cpu_ranks, cfg.data.batch_size, threads or torch.get_num_threads())
+    return ranks if ranks > 1 and torch.distributed.is_available() else 1
+
+
+def _resolve(
+    config: str | Path | TrainConfig | None, overrides: list[str] | tuple[str, ...], resume: str | Path | None,
+) -> tuple[TrainConfig, Path | None]:
+    from airtool.engine import train as engine
+
+    if (config is None) == (resume is None):
+        raise UsageError("pass --config NAME|FILE to start a run, or --resume RUN to continue one")
+    if resume is not None:
+        run = engine.resolve_run(str(resume))
+        return engine.load_run_config(run, list(overrides)), run
+    if isinstance(config, engine.TrainConfig):
+        return config, None
+    return engine.load_train_config(str(config), list(overrides)), None
 
 
 def export(

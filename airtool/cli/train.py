@@ -20,7 +20,9 @@ from airtool.cli.common import fail
 HELP = """Train a model from a YAML config (a shipped preset name or a file), or resume a run.
 
 Each run lives in runs/<name>/: the resolved config.yaml, log.jsonl and the last two
-checkpoints. Multi-GPU: torchrun --nproc-per-node N -m airtool train --config ...
+checkpoints. --set train.cpu_ranks=N|auto shares each step's batch among N one-thread
+processes on the CPU (auto: one per thread), started under torchrun. Multi-GPU:
+torchrun --nproc-per-node N -m airtool train --config ...
 
 Examples:
 
@@ -58,10 +60,30 @@ def train(
         if list_configs:
             _list_configs()
             return
+        ranks = _cpu_ranks(config, list(overrides or []), resume)
+        if ranks > 1:
+            raise typer.Exit(_launch(ranks, config, list(overrides or []), resume, json_out, quiet))
         result = _run(config, list(overrides or []), resume, json_out, quiet)
     except AirtoolError as err:
         fail(err)
     _done(result, json_out)
+
+
+def _cpu_ranks(config: str | None, overrides: list[str], resume: str | None) -> int:
+    from airtool.api.train import cpu_ranks
+
+    return cpu_ranks(config, overrides, resume=resume)
+
+
+def _launch(ranks: int, config: str | None, overrides: list[str], resume: str | None, json_out: bool,
+            quiet: bool) -> int:
+    """This command again, as ``ranks`` one-thread DDP ranks under torchrun (engine/cpu_ranks.py)."""
+    from airtool.engine.cpu_ranks import launch
+
+    argv = ["train", *(["--config", config] if config else []), *(["--resume", resume] if resume else [])]
+    argv += [arg for item in overrides for arg in ("--set", item)]
+    argv += ["--json"] * json_out + ["--quiet"] * quiet
+    return launch(argv, ranks)
 
 
 def _run(config: str | None, overrides: list[str], resume: str | None, json_out: bool, quiet: bool) -> Any:

@@ -30,6 +30,9 @@ Modes (``--set`` keys of ``train``):
   default    what ``airtool train`` does on this machine now (precision/layout/optimiser auto)
   glibc-malloc  default, but with glibc's own malloc settings (``AIRTOOL_MALLOC=default``), as
              every mode ran before ``engine/allocator.py``; baseline runs so too
+  ddp        default, spread over one DDP rank per thread (``--threads`` ranks of 1 thread, each
+             ``batch / threads`` samples), whatever ``--ranks`` says: the other modes' single
+             process against the same cores as ranks, in one run
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ MODES: dict[str, list[str]] = {
     "compile": ["train.precision=fp32", "train.channels_last=true", "train.compile=true"],
     "default": [],
     "glibc-malloc": [],
+    "ddp": [],
     "loader": [],
 }
 # Environment of a mode's process: the baseline (and glibc-malloc) leave malloc as glibc sets it.
@@ -186,14 +190,21 @@ def table(rows: list[dict]) -> str:
         base = best.get((model, size, "baseline"))
         ratio = f"{row['samples_per_s'] / base['samples_per_s']:.2f}" if base and mode != "loader" else ""
         extra = f" ({row['precision']}{', cl' if row.get('channels_last') else ''})" if mode == "default" else ""
+        if row.get("ranks", 1) > 1:
+            extra += f" ({row['ranks']} ranks × {row['threads'] // row['ranks']} thread)"
         lines.append(f"| {model} | {size} | {mode}{extra} | {row['samples_per_s']:.2f} | "
                      f"{row['seconds_per_step']:.3f} | {ratio} | {row['peak_rss_mb']:.0f} |")
     return "\n".join(lines)
 
 
+def mode_ranks(args: argparse.Namespace, mode: str) -> int:
+    """Processes of one measurement: 1 for the loader, one per thread for ``ddp``, else ``--ranks``."""
+    return {"loader": 1, "ddp": args.threads}.get(mode, args.ranks)
+
+
 def _one_command(args: argparse.Namespace, model: str, size: str, mode: str) -> list[str]:
     """The process (or, with ``--ranks`` > 1 for a step, the torchrun) of one measurement."""
-    ranks = 1 if mode == "loader" else args.ranks
+    ranks = mode_ranks(args, mode)
     one = ["-m", "airtool.devtools.bench_train", "--one", f"{model},{size},{mode}",
            "--batch", str(args.batch // ranks), "--warmup", str(args.warmup), "--steps", str(args.steps),
            "--threads", str(args.threads // ranks), "--data-root", args.data_root, "--profile", str(args.profile)]
@@ -228,8 +239,9 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"bench_train: unknown mode {unknown[0]!r}; choose from {', '.join(MODES)}")
     jobs = [(m, s, mode) for _ in range(args.rounds) for m in args.models.split(",")
             for s in args.sizes.split(",") for mode in args.modes.split(",")]
-    if args.ranks < 1 or args.threads % args.ranks or args.batch % args.ranks:
-        raise SystemExit(f"bench_train: --ranks {args.ranks} must divide --threads {args.threads} and --batch {args.batch}")
+    for ranks in {mode_ranks(args, mode) for mode in args.modes.split(",")}:
+        if ranks < 1 or args.threads % ranks or args.batch % ranks:
+            raise SystemExit(f"bench_train: {ranks} ranks must divide --threads {args.threads} and --batch {args.batch}")
     rows = []
     for i, (model, size, mode) in enumerate(jobs, 1):
         print(f"[{i}/{len(jobs)}] {model} {size}² {mode}", file=sys.stderr, flush=True)

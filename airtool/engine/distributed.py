@@ -68,5 +68,6 @@ def hardware(device: torch.device, world: int) -> str:
         cpu = read_cpu()
         family = f" ({cpu.family})" if cpu.family else ""
         bf16 = ", AVX512-BF16" if "avx512_bf16" in cpu.vector else ""
-        what = f"{cpu.model}{family}{bf16} CPU, {torch.get_num_threads()} threads"
+        threads = torch.get_num_threads()
+        what = f"{cpu.model}{family}{bf16} CPU, {threads} thread{'s' if threads != 1 else ''}"
     return f"{world}× {what}, torch {torch.__version__}"

@@ -45,7 +45,9 @@ from airtool.engine.checkpoints import (
     seed_everything,
     set_rng_state,
 )
+from airtool.engine.cpu_ranks import per_rank_config
 from airtool.engine.data import build_train_loader, build_val_samples
+from airtool.engine.device import resolve_device
 from airtool.engine.distributed import Dist, from_main, hardware, init_distributed, select_device
 from airtool.engine.export import ExportResult, export_run
 from airtool.engine.losses import total_loss
@@ -409,7 +411,8 @@ def train(
     if dist.main:
         prepare_run(cfg, run, resume, command)
         remove_stale_temps(run / "checkpoints")  # a checkpoint write cut short by a killed run
-    trainer = Trainer(cfg, run, dist, on_event)
+    device_type = resolve_device(cfg.train.device).type
+    trainer = Trainer(per_rank_config(cfg, dist.world, device_type), run, dist, on_event)
     resumed_from = None
     if resume:
         ckpt, resumed_from, skipped = load_latest_checkpoint(run / "checkpoints")

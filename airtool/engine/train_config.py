@@ -60,6 +60,10 @@ class LoopConfig:
     amp: Literal["none", "fp32", "bf16", "fp16"] | None = None
     channels_last: bool | None = None  # None = auto: on for CPU training, where it measured faster
     compile: bool = False  # torch.compile the training forward (compile time is paid per run)
+    # CPU: the step's batch shared by this many one-thread DDP ranks that ``airtool train``
+    # starts under torchrun; auto = one per torch thread (engine/cpu_ranks.py). 1 (one process)
+    # by default: with the tuned allocator it measured no faster (README, Training speed).
+    cpu_ranks: int | Literal["auto"] = 1
     device: str = "auto"
     log_every: int = 100
     ckpt_every: int = 1000

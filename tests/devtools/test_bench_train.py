@@ -3,6 +3,7 @@ spread over DDP ranks."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
@@ -12,7 +13,7 @@ import sys
 
 import pytest
 
-from airtool.devtools.bench_train import main, measure_step
+from airtool.devtools.bench_train import _one_command, main, measure_step, mode_ranks
 
 
 def _measure(profile: int) -> tuple[dict, str]:
@@ -57,3 +58,14 @@ def test_ranks_measure_one_step_spread_over_ddp_processes(tmp_path):
 def test_ranks_must_divide_the_batch_and_threads():
     with pytest.raises(SystemExit, match="must divide"):
         main(["--models", "symunet-s", "--batch", "3", "--threads", "2", "--ranks", "2"])
+    with pytest.raises(SystemExit, match="2 ranks must divide"):
+        main(["--models", "symunet-s", "--batch", "3", "--threads", "2", "--modes", "baseline,ddp"])
+
+
+def test_ddp_mode_is_one_rank_per_thread_beside_single_process_modes():
+    args = argparse.Namespace(threads=2, ranks=1, batch=8, warmup=0, steps=1, data_root="d", profile=0)
+    assert [mode_ranks(args, m) for m in ("baseline", "default", "ddp", "loader")] == [1, 1, 2, 1]
+    single, ddp = _one_command(args, "daair", "64", "default"), _one_command(args, "daair", "64", "ddp")
+    assert "torch.distributed.run" not in single and single[single.index("--batch") + 1] == "8"
+    assert "--nproc-per-node=2" in ddp
+    assert ddp[ddp.index("--batch") + 1] == "4" and ddp[ddp.index("--threads") + 1] == "1"

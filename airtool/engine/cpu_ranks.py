@@ -1,0 +1,79 @@
+"""One CPU training step spread over the cores as DDP ranks of one thread each.
+
+With ``train.cpu_ranks`` above 1 (opt-in), ``airtool train`` on the CPU starts itself again
+under ``torchrun`` (``torch.distributed.run``, gloo) as that many processes of one thread, each
+computing its share of the step's batch: the same update as one process (DDP averages the
+gradients; ``data.batch_size`` stays the step's whole batch, so sample *k* is the same), without
+the joins of N threads over operators too small to split well. Before the tuned allocator
+(``engine/allocator.py``) two such ranks measured 1.24-1.26x one two-thread process on an
+AVX2-only EPYC; with it, no faster (0.93-1.07x) and 0.45-0.86 GB more memory, so one process
+stays the default (README, "Training speed").
+
+``train.cpu_ranks: auto`` takes one rank per torch thread (``OMP_NUM_THREADS``; torch's default
+is the usable cores), as many as divide the batch. Ranks started by hand with ``torchrun`` keep
+``data.batch_size`` per process, as on GPUs: only a run whose ``cpu_ranks`` equals the world
+size shares its batch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from airtool.errors import ConfigError
+
+if TYPE_CHECKING:
+    from airtool.engine.train_config import TrainConfig
+
+
+def planned_cpu_ranks(setting: int | str, batch: int, threads: int) -> int:
+    """Ranks for a CPU run: ``auto`` = the most ranks, at most ``threads``, that divide ``batch``."""
+    if setting == "auto":
+        return max(r for r in range(1, max(1, min(threads, batch)) + 1) if batch % r == 0)
+    ranks = int(setting)
+    if ranks < 1 or batch % ranks:
+        raise ConfigError(f"train.cpu_ranks={ranks} must be at least 1 and divide data.batch_size={batch}")
+    return ranks
+
+
+def shares_batch(cfg: TrainConfig, world: int, device_type: str) -> bool:
+    """Whether this rank takes ``batch_size / world`` samples: a CPU run launched by ``cpu_ranks``."""
+    return device_type == "cpu" and world > 1 and cfg.train.cpu_ranks == world
+
+
+def per_rank_config(cfg: TrainConfig, world: int, device_type: str) -> TrainConfig:
+    """``cfg`` with this rank's share of the batch when the ranks share it, else ``cfg`` itself."""
+    if not shares_batch(cfg, world, device_type):
+        return cfg
+    return replace(cfg, data=replace(cfg.data, batch_size=cfg.data.batch_size // world))
+
+
+def launch_command(argv: list[str], ranks: int) -> list[str]:
+    """``torchrun`` arguments that run ``airtool ARGV`` as ``ranks`` ranks on this machine."""
+    return ["--standalone", f"--nproc-per-node={ranks}", "--module", "airtool", *argv,
+            "--set", f"train.cpu_ranks={ranks}"]
+
+
+def launch(argv: list[str], ranks: int) -> int:
+    """Run ``airtool ARGV`` as ``ranks`` one-thread ranks under torchrun; the first failed rank's
+    exit status (each rank has printed its own error line), or 0."""
+    import logging
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser, run
+
+    os.environ["OMP_NUM_THREADS"] = "1"  # also silences torchrun's note that it sets it
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # a failed rank is one line
+    try:
+        run(get_args_parser().parse_args(launch_command(argv, ranks)))
+    except ChildFailedError as err:
+        codes = [f.exitcode for f in err.failures.values()]
+        return next((c for c in codes if c > 0), 1)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def under_torchrun() -> bool:
+    return "WORLD_SIZE" in os.environ or "TORCHELASTIC_RUN_ID" in os.environ
