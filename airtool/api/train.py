@@ -47,6 +47,14 @@ def cpu_ranks(
     return ranks if ranks > 1 and torch.distributed.is_available() else 1
 
 
+def launch_cpu_ranks(argv: list[str], ranks: int) -> int:
+    """Run ``airtool ARGV`` (``train ...``) as ``ranks`` one-thread DDP ranks under torchrun; the
+    first failed rank's exit status, or 0 (``engine/cpu_ranks.py``)."""
+    from airtool.engine.cpu_ranks import launch
+
+    return launch(argv, ranks)
+
+
 def _resolve(
     config: str | Path | TrainConfig | None, overrides: list[str] | tuple[str, ...], resume: str | Path | None,
 ) -> tuple[TrainConfig, Path | None]:

@@ -78,12 +78,12 @@ def _cpu_ranks(config: str | None, overrides: list[str], resume: str | None) -> 
 def _launch(ranks: int, config: str | None, overrides: list[str], resume: str | None, json_out: bool,
             quiet: bool) -> int:
     """This command again, as ``ranks`` one-thread DDP ranks under torchrun (engine/cpu_ranks.py)."""
-    from airtool.engine.cpu_ranks import launch
+    from airtool.api.train import launch_cpu_ranks
 
     argv = ["train", *(["--config", config] if config else []), *(["--resume", resume] if resume else [])]
     argv += [arg for item in overrides for arg in ("--set", item)]
     argv += ["--json"] * json_out + ["--quiet"] * quiet
-    return launch(argv, ranks)
+    return launch_cpu_ranks(argv, ranks)
 
 
 def _run(config: str | None, overrides: list[str], resume: str | None, json_out: bool, quiet: bool) -> Any:
