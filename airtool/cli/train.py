@@ -7,6 +7,7 @@ Nothing heavy is imported at module level (no torch, no numpy).
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -128,7 +129,9 @@ class _Reporter:
         self.task: Any = None
 
     def __enter__(self) -> _Reporter:
-        if not self.quiet and sys.stderr.isatty():
+        # Under torchrun only rank 0 reports (the others' events never come); a second live bar on
+        # the same terminal would only fight it.
+        if not self.quiet and sys.stderr.isatty() and os.environ.get("RANK", "0") == "0":
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 

@@ -139,3 +139,18 @@ def test_train_resume_and_export_end_to_end(tmp_path: Path, pairs):
     scored = runner.invoke(app, ["evaluate", "-m", "symunet", "-w", str(out), "--data", str(pairs), "--json"])
     assert scored.exit_code == 0, scored.output
     assert _json_lines(scored.stdout)[-1]["count"] == 3
+
+
+@pytest.mark.parametrize(("rank", "bar"), [(None, True), ("0", True), ("1", False)])
+def test_only_rank_0_draws_the_progress_bar_on_a_terminal(monkeypatch, rank, bar):
+    import sys
+
+    from airtool.cli.train import _Reporter
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    if rank is None:
+        monkeypatch.delenv("RANK", raising=False)
+    else:
+        monkeypatch.setenv("RANK", rank)
+    with _Reporter(json_out=False, quiet=False) as reporter:
+        assert (reporter.bar is not None) == bar
