@@ -11,9 +11,13 @@ settings, warms up, then times ``Trainer.train_step`` on fixed random batches (b
 default). ``--rounds N`` repeats the whole list N times in the order A B C A B C, so that load on
 a shared machine hits every mode alike; the table gives the best round and the ratio of each mode
 to ``baseline``. The mode ``loader`` times the data loader alone (real files, degradations made
-on the fly) for the same crop and batch. ``--profile N`` adds, per measurement, the N operators
-that took the most time in the timed steps (``torch.profiler``, self CPU time), to see where a
-step goes.
+on the fly) for the same crop and batch, from a cold start (its worker decodes every image the
+first time it draws it). ``loader-warm`` times it once every training image is decoded and its
+whole-image map (haze's depth) made: the state of a run after its first few hundred steps, since
+each loader worker keeps both (``data.cache_mb``); it runs in this process (no worker), so it is
+the loader's own cost per sample. ``--profile N`` adds, per measurement, the N operators that
+took the most time in the timed steps (``torch.profiler``, self CPU time), to see where a step
+goes.
 
 ``--ranks N`` runs each step measurement as N processes under ``torchrun`` (DDP over gloo on the
 CPU), each with ``threads / N`` threads and ``batch / N`` samples, so one optimiser step still
@@ -59,6 +63,7 @@ MODES: dict[str, list[str]] = {
     "glibc-malloc": [],
     "ddp": [],
     "loader": [],
+    "loader-warm": [],
 }
 # Environment of a mode's process: the baseline (and glibc-malloc) leave malloc as glibc sets it.
 MODE_ENV: dict[str, dict[str, str]] = {"baseline": {"AIRTOOL_MALLOC": "default"},
@@ -140,6 +145,32 @@ def _over_ranks(result: dict, dist, batch: int) -> dict:
             "ranks": dist.world, "rank": dist.rank, "peak_rss_mb": float(rss[0])}
 
 
+def measure_warm_loader(model: str, size: int, batch: int, steps: int, data_root: str) -> dict:
+    """Seconds per batch of the training samples once every image and whole-image map is cached,
+    made in this process: the loader's steady cost, without the first pass's decoding."""
+    from torch.utils.data import DataLoader
+
+    from airtool.engine.data import MixtureDataset, build_sources
+
+    cfg = config_for(model, size, batch, "default", data_root)
+    sources, _ = build_sources(cfg.data)
+    dataset = MixtureDataset(sources, cfg.data, cfg.seed, 0, (steps + 1) * batch)
+    start = time.perf_counter()
+    for source in sources:
+        for index in range(len(source.files)):
+            first, second = source.load(index, dataset.cache)
+            source.with_scene(index, [first] if second is None else [first, second], dataset.cache)
+    filled = time.perf_counter() - start
+    loader = iter(DataLoader(dataset, batch_size=batch, num_workers=0, drop_last=True))
+    next(loader)
+    start = time.perf_counter()
+    for _ in range(steps):
+        next(loader)
+    per_batch = (time.perf_counter() - start) / steps
+    return {"seconds_per_step": per_batch, "samples_per_s": batch / per_batch, "workers": 0,
+            "cache_fill_s": filled, "cache_mb": dataset.cache.used / 2**20}
+
+
 def measure_loader(model: str, size: int, batch: int, steps: int, data_root: str) -> dict:
     """Seconds per batch of the real training loader (its configured workers), after the first."""
     from airtool.engine.data import build_train_loader
@@ -161,6 +192,8 @@ def run_one(args: argparse.Namespace) -> None:
     model, size, mode = args.one.split(",")
     if mode == "loader":
         result = measure_loader(model, int(size), args.batch, args.steps * 4, args.data_root)
+    elif mode == "loader-warm":
+        result = measure_warm_loader(model, int(size), args.batch, args.steps * 8, args.data_root)
     else:
         result = measure_step(model, int(size), args.batch, mode, args.warmup, args.steps, args.data_root,
                               args.profile)
@@ -188,7 +221,7 @@ def table(rows: list[dict]) -> str:
     lines = ["| model | crop | mode | samples/s | s/step | × baseline | peak RSS MB |", "|---|---|---|---|---|---|---|"]
     for (model, size, mode), row in best.items():
         base = best.get((model, size, "baseline"))
-        ratio = f"{row['samples_per_s'] / base['samples_per_s']:.2f}" if base and mode != "loader" else ""
+        ratio = f"{row['samples_per_s'] / base['samples_per_s']:.2f}" if base and not mode.startswith("loader") else ""
         extra = f" ({row['precision']}{', cl' if row.get('channels_last') else ''})" if mode == "default" else ""
         if row.get("ranks", 1) > 1:
             extra += f" ({row['ranks']} ranks × {row['threads'] // row['ranks']} thread)"
@@ -198,8 +231,8 @@ def table(rows: list[dict]) -> str:
 
 
 def mode_ranks(args: argparse.Namespace, mode: str) -> int:
-    """Processes of one measurement: 1 for the loader, one per thread for ``ddp``, else ``--ranks``."""
-    return {"loader": 1, "ddp": args.threads}.get(mode, args.ranks)
+    """Processes of one measurement: 1 for the loaders, one per thread for ``ddp``, else ``--ranks``."""
+    return {"loader": 1, "loader-warm": 1, "ddp": args.threads}.get(mode, args.ranks)
 
 
 def _one_command(args: argparse.Namespace, model: str, size: str, mode: str) -> list[str]:

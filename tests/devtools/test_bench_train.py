@@ -69,3 +69,29 @@ def test_ddp_mode_is_one_rank_per_thread_beside_single_process_modes():
     assert "torch.distributed.run" not in single and single[single.index("--batch") + 1] == "8"
     assert "--nproc-per-node=2" in ddp
     assert ddp[ddp.index("--batch") + 1] == "4" and ddp[ddp.index("--threads") + 1] == "1"
+
+
+def test_warm_loader_fills_the_cache_with_every_image_before_timing(tmp_path, monkeypatch):
+    """``loader-warm``: every training image decoded (and haze's depth made) before the timed batches."""
+    import numpy as np
+    from PIL import Image
+
+    from airtool.devtools import bench_train
+    from airtool.engine.train import load_train_config
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "clean").mkdir()
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(tmp_path / "clean" / f"{i}.png")
+    sources = [{"path": "clean", "task": "noise", "sigmas": [25]}, {"path": "clean", "task": "haze"}]
+
+    def tiny(model, size, batch, mode, data_root):
+        return load_train_config("symunet-s-aio3", [f"data.root={data_root}", f"data.crop={size}",
+                                                    f"data.batch_size={batch}", f"data.sources={json.dumps(sources)}"])
+
+    monkeypatch.setattr(bench_train, "config_for", tiny)
+    result = bench_train.measure_warm_loader("symunet-s", 32, 2, 2, str(tmp_path))
+    assert result["samples_per_s"] == 2 / result["seconds_per_step"] and result["workers"] == 0
+    per_image = 48 * 48 * 3  # uint8 levels
+    depth = 48 * 48 * 4  # haze's float32 map, per image
+    assert result["cache_mb"] * 2**20 == 3 * per_image + 3 * depth
