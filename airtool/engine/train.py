@@ -152,6 +152,16 @@ def _input_baseline(samples: list) -> dict[str, float]:
 
 FIT_SKIP, FIT_WINDOW = 5, 20  # steps not timed, then steps timed, by ``fit_to_time``
 FIT_MARGIN = 0.92  # share of the remaining time planned for steps (the rest: validation, checkpoints)
+FIT_OUTLIER = 5.0  # a step counts for at most this many times the median step in the speed
+
+
+def steady_rate(seconds: list[float]) -> float:
+    """Steps per second from each step's seconds, each counted as at most ``FIT_OUTLIER`` times
+    their median: a pause (a job stopped and continued, a machine asleep) is not taken for the
+    machine's speed, which would plan the run, and its cosine, to end far too soon; the steps
+    that also validate or checkpoint, a few steps long, still count in full."""
+    cap = FIT_OUTLIER * float(np.median(seconds))
+    return len(seconds) / max(sum(min(sec, cap) for sec in seconds), 1e-9)
 
 
 def _plain_strides_for_pointwise_kernels(model: nn.Module) -> None:
@@ -353,7 +363,8 @@ class Trainer:
             self.emit({"event": "val", **self.last_val})
         last_ckpt, stats = None, None
         started, t_step = time.monotonic(), time.monotonic()
-        last_ckpt_at, first_step, fit_from = started, self.step, None
+        last_ckpt_at, first_step = started, self.step
+        fit_secs: list[float] | None = None
         window_start, window_steps = t_step, 0  # samples/s over the steps since the last log line
         per_step = cfg.data.batch_size * self.dist.world
         for batch in loader:
@@ -369,12 +380,13 @@ class Trainer:
                 window_start, window_steps = now, 0
             self.emit({"event": "step", **stats}, log=logged)
             if loop.fit_to_time and loop.time_limit_s and self.step - first_step == FIT_SKIP:
-                fit_from = (self.step, now)
-            elif fit_from is not None and (self.step - first_step == FIT_SKIP + FIT_WINDOW
-                                           or self.step % loop.ckpt_every == 0):
-                self._fit_to_time(*from_main([(self.step - fit_from[0]) / (now - fit_from[1]),
-                                              loop.time_limit_s - (now - started)], self.dist, self.device))
-                fit_from, end = (self.step, now), self.step >= self.planned_steps
+                fit_secs = []  # the seconds of each step since the last plan
+            elif fit_secs is not None:
+                fit_secs.append(stats["sec"])
+                if self.step - first_step == FIT_SKIP + FIT_WINDOW or self.step % loop.ckpt_every == 0:
+                    self._fit_to_time(*from_main([steady_rate(fit_secs), loop.time_limit_s - (now - started)],
+                                                 self.dist, self.device))
+                    fit_secs, end = [], self.step >= self.planned_steps
             if eval_model is not None and (self.step % cfg.val.every == 0 or end):
                 self.last_val = {"step": self.step, **self.validate(samples, eval_model)}
                 self.emit({"event": "val", **self.last_val})

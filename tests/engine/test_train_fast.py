@@ -174,3 +174,12 @@ def test_a_faster_machine_later_extends_the_plan_again(tmp_path: Path):
     assert trainer.planned_steps == 11
     trainer._fit_to_time(steps_per_s=10.0, seconds_left=5.0)  # the load went away: 46 more steps fit
     assert trainer.planned_steps == 48
+
+
+def test_a_pause_between_plans_is_not_taken_for_the_machines_speed():
+    """95 steps of 3 s, a validation step of 15 s and one step that spans a 15-minute pause
+    (SIGSTOP, a sleeping laptop): the plan's speed is the machine's, not the wall clock's."""
+    steps = [3.0] * 98 + [15.0, 903.0]
+    assert T.steady_rate(steps) == pytest.approx(100 / (98 * 3 + 15 + 15))  # the pause counts as 5 median steps
+    assert T.steady_rate(steps) > 0.3 > 100 / sum(steps)  # the wall clock's mean said 0.08 steps/s
+    assert T.steady_rate([3.0] * 20) == pytest.approx(1 / 3)
