@@ -60,16 +60,21 @@ def launch(argv: list[str], ranks: int) -> int:
     exit status (each rank has printed its own error line), or 0."""
     import logging
 
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
     os.environ["OMP_NUM_THREADS"] = "1"  # also silences torchrun's note that it sets it
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # a failed rank is one line
+    for name in list(logging.root.manager.loggerDict):  # torchrun's own: each rank says what failed
+        if name.startswith(("torch.distributed.elastic", "torch.distributed.run")):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         run(get_args_parser().parse_args(launch_command(argv, ranks)))
     except ChildFailedError as err:
         codes = [f.exitcode for f in err.failures.values()]
         return next((c for c in codes if c > 0), 1)
+    except SignalException as err:  # Ctrl-C or a kill: torchrun has stopped the ranks
+        return 128 + int(err.sigval)
     except KeyboardInterrupt:
         return 130
     return 0
