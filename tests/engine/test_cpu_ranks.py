@@ -113,3 +113,25 @@ def test_a_failing_rank_gives_its_exit_status(tmp_path):
     done, _ = _train(tmp_path, "bad", "train.cpu_ranks=2")
     assert done.returncode == 2
     assert "data folder not found" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ctrl_c_stops_every_rank_with_one_exit_status_and_no_traceback(tmp_path):
+    import signal
+    import time
+
+    rng = np.random.default_rng(3)
+    (tmp_path / "data" / "clean").mkdir(parents=True)
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "data" / "clean" / "0.png")
+    config = _config(tmp_path, cpu_ranks=2)
+    config["train"].update(steps=100000, ckpt_every=100000)
+    (tmp_path / "ranks.yaml").write_text(yaml.safe_dump(config))
+    log = tmp_path / "runs" / "long" / "log.jsonl"
+    cmd = [sys.executable, "-m", "airtool", "train", "--config", str(tmp_path / "ranks.yaml"), "--set", "name=long"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (log.is_file() and '"event": "step"' in log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "death signal" not in err
