@@ -47,7 +47,6 @@ from airtool.engine.checkpoints import (
 )
 from airtool.engine.cpu_ranks import per_rank_config
 from airtool.engine.data import build_train_loader, build_val_samples
-from airtool.engine.device import resolve_device
 from airtool.engine.distributed import Dist, from_main, hardware, init_distributed, select_device
 from airtool.engine.export import ExportResult, export_run
 from airtool.engine.losses import total_loss
@@ -178,9 +177,10 @@ class Trainer:
     """Owns the model, optimiser, schedule, EMA and run folder of one training run (one rank)."""
 
     def __init__(self, cfg: TrainConfig, run: Path, dist: Dist, on_event: EventSink | None) -> None:
-        self.cfg, self.run, self.dist, self.on_event = cfg, run, dist, on_event
+        self.run, self.dist, self.on_event = run, dist, on_event
         self.malloc = tune_malloc()  # freed activations stay in the process for the next step
         self.device = select_device(cfg.train.device)
+        self.cfg = cfg = per_rank_config(cfg, dist.world, self.device.type)  # CPU ranks share the batch
         spec = get_spec(cfg.model.name)
         self.precision = train_precision(cfg.train, spec, self.device)
         self.channels_last = use_channels_last(cfg.train, self.device)
@@ -423,8 +423,7 @@ def train(
     if dist.main:
         prepare_run(cfg, run, resume, command)
         remove_stale_temps(run / "checkpoints")  # a checkpoint write cut short by a killed run
-    device_type = resolve_device(cfg.train.device).type
-    trainer = Trainer(per_rank_config(cfg, dist.world, device_type), run, dist, on_event)
+    trainer = Trainer(cfg, run, dist, on_event)
     resumed_from = None
     if resume:
         ckpt, resumed_from, skipped = load_latest_checkpoint(run / "checkpoints")
