@@ -99,7 +99,7 @@ def measure_step(
 
     import torch
 
-    from airtool.engine.distributed import init_distributed
+    from airtool.engine.distributed import end_distributed, init_distributed
     from airtool.engine.train import Dist, Trainer
     from airtool.tasks import SETTINGS
 
@@ -127,7 +127,11 @@ def measure_step(
     best = min(times)
     result = {"seconds_per_step": best, "samples_per_s": batch / best, "warmup_s": warm,
               "precision": trainer.precision, "channels_last": trainer.channels_last, "malloc": trainer.malloc}
-    return _over_ranks(result, dist, batch) if dist.world > 1 else result
+    if dist.world <= 1:
+        return result
+    result = _over_ranks(result, dist, batch)
+    end_distributed(dist)
+    return result
 
 
 def _over_ranks(result: dict, dist, batch: int) -> dict:
@@ -139,7 +143,6 @@ def _over_ranks(result: dict, dist, batch: int) -> dict:
     td.all_reduce(slowest, op=td.ReduceOp.MAX)
     rss = torch.tensor([peak_rss_mb()], dtype=torch.float64)
     td.all_reduce(rss, op=td.ReduceOp.SUM)
-    td.destroy_process_group()
     seconds = float(slowest[0])
     return {**result, "seconds_per_step": seconds, "samples_per_s": batch * dist.world / seconds, "warmup_s": float(slowest[1]),
             "ranks": dist.world, "rank": dist.rank, "peak_rss_mb": float(rss[0])}
@@ -230,6 +233,12 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _last_words(stderr: str) -> str:
+    """The last line of a failed measurement that says something (torchrun ends on rules of '=')."""
+    said = [line.strip() for line in stderr.splitlines() if any(ch.isalnum() for ch in line)]
+    return said[-1] if said else "failed"
+
+
 def mode_ranks(args: argparse.Namespace, mode: str) -> int:
     """Processes of one measurement: 1 for the loaders, one per thread for ``ddp``, else ``--ranks``."""
     return {"loader": 1, "loader-warm": 1, "ddp": args.threads}.get(mode, args.ranks)
@@ -275,14 +284,15 @@ def main(argv: list[str] | None = None) -> None:
     for ranks in {mode_ranks(args, mode) for mode in args.modes.split(",")}:
         if ranks < 1 or args.threads % ranks or args.batch % ranks:
             raise SystemExit(f"bench_train: {ranks} ranks must divide --threads {args.threads} and --batch {args.batch}")
-    rows = []
+    rows, failed = [], []
     for i, (model, size, mode) in enumerate(jobs, 1):
         print(f"[{i}/{len(jobs)}] {model} {size}² {mode}", file=sys.stderr, flush=True)
         env = {**os.environ, **MODE_ENV.get(mode, {})}
         done = subprocess.run(_one_command(args, model, size, mode), capture_output=True, text=True, env=env)
         if done.returncode != 0:
-            reason = (done.stderr.strip().splitlines() or ["failed"])[-1]
+            reason = _last_words(done.stderr)
             print(f"  {model} {size} {mode}: {reason}", file=sys.stderr)
+            failed.append(f"{model} {size} {mode}")
             continue
         *printed, last = done.stdout.strip().splitlines()
         row = json.loads(last)
@@ -298,6 +308,8 @@ def main(argv: list[str] | None = None) -> None:
     print(table(rows))
     ranks = f" as {args.ranks} DDP ranks" if args.ranks > 1 else ""
     print(f"({cpu_line()}; {args.threads} threads, batch {args.batch}{ranks}, torch {torch.__version__})")
+    if failed:
+        raise SystemExit(f"bench_train: {len(failed)} of {len(jobs)} measurements failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,26 @@ def init_distributed() -> Dist:
     return Dist(td.get_rank(), td.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
+def end_distributed(dist: Dist) -> None:
+    """Leave the process group, after a garbage collection.
+
+    Ranks that had trained under DDP (gloo, torch 2.13) aborted at exit with "terminate called
+    without an active exception" in about one run of four, after their work had finished: 18 of
+    70 runs of a two-rank DDP script, and one CI run of ``bench_train --ranks 2``. What DDP's
+    backward leaves in reference cycles was then torn down with the interpreter. Collecting it
+    before the group is destroyed ended the aborts: 0 of 75 runs, 0 of 15 of ``bench_train``.
+    """
+    if dist.world <= 1:
+        return
+    import gc
+
+    import torch.distributed as td
+
+    gc.collect()
+    if td.is_initialized():
+        td.destroy_process_group()
+
+
 def from_main(values: Sequence[float], dist: Dist, device: torch.device) -> list[float]:
     """Rank 0's ``values`` on every rank.
 

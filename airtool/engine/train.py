@@ -47,7 +47,7 @@ from airtool.engine.checkpoints import (
 )
 from airtool.engine.cpu_ranks import per_rank_config
 from airtool.engine.data import build_train_loader, build_val_samples
-from airtool.engine.distributed import Dist, from_main, hardware, init_distributed, select_device
+from airtool.engine.distributed import Dist, end_distributed, from_main, hardware, init_distributed, select_device
 from airtool.engine.export import ExportResult, export_run
 from airtool.engine.losses import total_loss
 from airtool.engine.optim import Ema, build_optimizer, build_scheduler, optimizer_impl
@@ -434,10 +434,7 @@ def train(
     try:
         result = trainer.fit()
     finally:
-        if dist.world > 1:
-            import torch.distributed as td
-
-            td.destroy_process_group()
+        end_distributed(dist)
     return TrainResult(result.run, result.step, result.loss, result.val, result.checkpoint,
                        result.wall_time_s, resumed_from, dist.rank)
 

@@ -95,3 +95,12 @@ def test_warm_loader_fills_the_cache_with_every_image_before_timing(tmp_path, mo
     per_image = 48 * 48 * 3  # uint8 levels
     depth = 48 * 48 * 4  # haze's float32 map, per image
     assert result["cache_mb"] * 2**20 == 3 * per_image + 3 * depth
+
+
+def test_a_failed_measurement_is_named_and_the_run_exits_non_zero(capsys):
+    """A measurement whose process fails is reported with its last words, the others go on, and
+    the run ends non-zero naming it (a bare exit 0 had hidden a rank that aborted)."""
+    with pytest.raises(SystemExit, match=r"1 of 1 measurements failed: no-such-model 32 default"):
+        main(["--models", "no-such-model", "--sizes", "32", "--modes", "default", "--steps", "1",
+              "--warmup", "0", "--threads", "1", "--batch", "2"])
+    assert "no-such-model 32 default: KeyError" in capsys.readouterr().err
