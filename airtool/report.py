@@ -222,6 +222,26 @@ class MultiReporter(NullReporter):
             r.finish(report)
 
 
+RANK_ERRORS_ENV = "AIRTOOL_RANK_ERRORS"
+
+
+def print_error(line: str) -> None:
+    """Write an error line to stderr; in a rank that ``train.cpu_ranks`` launched, into the
+    launcher's folder instead (``RANK_ERRORS_ENV``): ranks fail alike on one config, and the
+    launcher prints each distinct line once (``engine/cpu_ranks.py``)."""
+    import os
+
+    folder, rank = os.environ.get(RANK_ERRORS_ENV), os.environ.get("RANK")
+    if folder and rank is not None:
+        try:
+            with open(os.path.join(folder, f"rank-{int(rank):05d}.txt"), "a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+            return
+        except (OSError, ValueError):
+            pass  # the folder is gone: say it here
+    print(line, file=sys.stderr, flush=True)
+
+
 def one_line(text: str) -> str:
     """``text`` safe to print as one line: control characters (newline, carriage return, escape
     sequences...) are written as Python escapes, and undecodable bytes of a file name as ``\\xNN``."""

@@ -124,20 +124,20 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     """Entry point: run the app, turning airtool errors into one line and an exit code."""
     from airtool.errors import AirtoolError
-    from airtool.report import one_line
+    from airtool.report import one_line, print_error
 
     try:
         app(standalone_mode=True)
     except AirtoolError as err:
-        typer.echo(f"airtool: error: {one_line(str(err))}", err=True)
+        print_error(f"airtool: error: {one_line(str(err))}")
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
-        typer.echo("airtool: interrupted", err=True)
+        print_error("airtool: interrupted")
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(1)
     except Exception as err:  # a bug: one line for cron logs, the traceback on request
         if os.environ.get("AIRTOOL_DEBUG"):
             raise
-        typer.echo(f"airtool: internal error: {type(err).__name__}: {one_line(str(err))} (set AIRTOOL_DEBUG=1 for a traceback)", err=True)
+        print_error(f"airtool: internal error: {type(err).__name__}: {one_line(str(err))} (set AIRTOOL_DEBUG=1 for a traceback)")
         sys.exit(1)

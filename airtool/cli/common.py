@@ -33,9 +33,9 @@ Paths = Annotated[list[str], typer.Argument(help="Inputs (files, folders or -), 
 
 def fail(err: Exception) -> NoReturn:
     """Print an airtool error as one line (control characters in names escaped) and exit with its code."""
-    from airtool.report import one_line
+    from airtool.report import one_line, print_error
 
-    typer.echo(f"airtool: error: {one_line(str(err))}", err=True)
+    print_error(f"airtool: error: {one_line(str(err))}")
     raise typer.Exit(getattr(err, "exit_code", 1))
 
 

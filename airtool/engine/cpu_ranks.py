@@ -18,6 +18,7 @@ size shares its batch.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -57,27 +58,51 @@ def launch_command(argv: list[str], ranks: int) -> list[str]:
 
 def launch(argv: list[str], ranks: int) -> int:
     """Run ``airtool ARGV`` as ``ranks`` one-thread ranks under torchrun; the first failed rank's
-    exit status (each rank has printed its own error line), or 0."""
+    exit status, or 0. The ranks' error lines are printed once each, in rank order."""
     import logging
+    import tempfile
 
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
+    from airtool.report import RANK_ERRORS_ENV
+
     os.environ["OMP_NUM_THREADS"] = "1"  # also silences torchrun's note that it sets it
     for name in list(logging.root.manager.loggerDict):  # torchrun's own: each rank says what failed
         if name.startswith(("torch.distributed.elastic", "torch.distributed.run")):
             logging.getLogger(name).setLevel(logging.CRITICAL)
-    try:
-        run(get_args_parser().parse_args(launch_command(argv, ranks)))
-    except ChildFailedError as err:
-        codes = [f.exitcode for f in err.failures.values()]
-        return next((c for c in codes if c > 0), 1)
-    except SignalException as err:  # Ctrl-C or a kill: torchrun has stopped the ranks
-        return 128 + int(err.sigval)
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    with tempfile.TemporaryDirectory(prefix="airtool-rank-errors-") as errors:
+        os.environ[RANK_ERRORS_ENV] = errors
+        try:
+            run(get_args_parser().parse_args(launch_command(argv, ranks)))
+            status = 0
+        except ChildFailedError as err:
+            codes = [f.exitcode for f in err.failures.values()]
+            status = next((c for c in codes if c > 0), 1)
+        except SignalException as err:  # Ctrl-C or a kill: torchrun has stopped the ranks
+            status = 128 + int(err.sigval)
+        except KeyboardInterrupt:
+            status = 130
+        finally:
+            del os.environ[RANK_ERRORS_ENV]
+        lines = distinct_error_lines(errors)
+    for line in lines:
+        print(line, file=sys.stderr, flush=True)
+    if status == 130 and not lines:
+        print("airtool: interrupted", file=sys.stderr, flush=True)
+    return status
+
+
+def distinct_error_lines(folder: str) -> list[str]:
+    """The lines the ranks wrote into ``folder`` (one file per rank), in rank order, each once."""
+    from pathlib import Path
+
+    seen: dict[str, None] = {}
+    for path in sorted(Path(folder).glob("rank-*.txt")):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            seen.setdefault(line, None)
+    return list(seen)
 
 
 def under_torchrun() -> bool:

@@ -113,6 +113,26 @@ def test_a_failing_rank_gives_its_exit_status(tmp_path):
     done, _ = _train(tmp_path, "bad", "train.cpu_ranks=2")
     assert done.returncode == 2
     assert "data folder not found" in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr.count("data folder not found") == 1, done.stderr  # both ranks failed alike: one line
+
+
+def test_error_lines_of_ranks_are_kept_once_each_in_rank_order(tmp_path, monkeypatch):
+    from airtool.engine.cpu_ranks import distinct_error_lines
+    from airtool.report import RANK_ERRORS_ENV, print_error
+
+    monkeypatch.setenv(RANK_ERRORS_ENV, str(tmp_path))
+    for rank, line in [("1", "airtool: error: same"), ("0", "airtool: error: same"), ("1", "airtool: error: NaN on rank 1")]:
+        monkeypatch.setenv("RANK", rank)
+        print_error(line)
+    assert distinct_error_lines(str(tmp_path)) == ["airtool: error: same", "airtool: error: NaN on rank 1"]
+
+
+def test_outside_launched_ranks_errors_go_to_stderr(tmp_path, monkeypatch, capsys):
+    from airtool.report import RANK_ERRORS_ENV, print_error
+
+    monkeypatch.delenv(RANK_ERRORS_ENV, raising=False)
+    print_error("airtool: error: plain")
+    assert capsys.readouterr().err == "airtool: error: plain\n"
 
 
 def test_ctrl_c_stops_every_rank_with_one_exit_status_and_no_traceback(tmp_path):
