@@ -35,7 +35,7 @@ class _NeedsSmallTiles(nn.Module):
 
 class _NanInBf16(nn.Module):
     def forward(self, x):
-        if torch.is_autocast_cpu_enabled():
+        if torch.is_autocast_enabled("cpu"):
             return torch.full_like(x, float("nan"))
         return x
 
