@@ -2,7 +2,8 @@
 and the tests call them directly.
 
 - ``restore`` (``batch``) / ``degrade`` (``degrade``): files, folders, videos, stdin; a ``RunReport``;
-- ``train`` / ``export`` (``train``): a run from a preset, YAML or config, and its weights file;
+- ``train`` / ``campaign`` / ``export`` (``train``): a run from a preset, YAML or config, the
+  long SymUNet run advanced a few hours at a time, and a run's weights file;
 - ``evaluate`` (``evaluate``): PSNR/SSIM by a paper's protocol, one set or a suite;
 - ``bench`` / ``auto_tile`` (``bench``): inference speed, and the CPU tile timings;
 - ``models`` (``models``): the registered models and their shipped weights.
@@ -20,12 +21,12 @@ from airtool.api.degrade import DegradeOptions, degrade
 from airtool.api.evaluate import evaluate
 from airtool.api.models import models
 from airtool.api.progress import Event, EventReporter, EventSink, TqdmBar
-from airtool.api.train import export, presets, train
+from airtool.api.train import campaign, export, presets, train
 
 __all__ = [
     "BatchOptions", "DegradeOptions", "RestoreOptions", "build_restorer", "degrade", "describe_weights", "restore",
     "shard", "auto_tile", "bench", "cpu_description", "cpu_peak", "evaluate", "models", "Event", "EventReporter",
-    "EventSink", "TqdmBar", "export", "presets", "train", "EvalOptions", "BenchOptions",
+    "EventSink", "TqdmBar", "campaign", "export", "presets", "train", "EvalOptions", "BenchOptions",
 ]
 
 # The options of evaluate and bench live beside their engines; named here so that callers (and

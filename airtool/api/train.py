@@ -28,6 +28,28 @@ def train(
         return engine.train(cfg, run=run, resume=resume is not None, on_event=sink, command=command)
 
 
+def campaign(
+    overrides: list[str] | tuple[str, ...] = (), *, preset: str | None = None, run: str | Path | None = None,
+    weights: str | Path | None = None, stop_at: float | None = None, on_event: EventSink | None = None,
+    progress: bool = False, command: str = "",
+) -> TrainResult:
+    """Advance the training campaign (``engine/campaign.py``): resume its run, else continue the
+    shipped weights at their step on the same schedule; stop with a checkpoint before ``stop_at``
+    (a ``time.time()`` value). Emits a ``campaign`` event saying which, then train()'s events."""
+    from airtool.engine import campaign as engine_campaign
+    from airtool.engine import train as engine
+
+    plan = engine_campaign.plan_campaign(
+        preset or engine_campaign.CAMPAIGN_PRESET, overrides, run=Path(run) if run else None,
+        weights=Path(weights) if weights else engine_campaign.CAMPAIGN_WEIGHTS,
+    )
+    with Progress(on_event, progress, f"training {plan.cfg.name}") as sink:
+        if sink is not None:
+            sink({"event": "campaign", "how": plan.how, "run": str(plan.run), "stop_at": stop_at})
+        return engine.train(plan.cfg, run=plan.run, resume=plan.resume, on_event=sink, command=command,
+                            stop_at=stop_at)
+
+
 def cpu_ranks(
     config: str | Path | TrainConfig | None = None, overrides: list[str] | tuple[str, ...] = (), *,
     resume: str | Path | None = None, threads: int | None = None,

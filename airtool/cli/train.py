@@ -148,7 +148,7 @@ class _Reporter:
             typer.echo(json.dumps(event, sort_keys=True))
         if self.bar is not None:
             self._progress(kind, event)
-        elif not self.quiet and kind in ("start", "val", "resume", "checkpoint_skipped", "done"):
+        elif not self.quiet and kind in ("campaign", "start", "val", "resume", "checkpoint_skipped", "stopped", "done"):
             from airtool.report import one_line
 
             typer.echo(f"airtool train: {one_line(_describe(event))}", err=True)
@@ -159,7 +159,7 @@ class _Reporter:
             self.bar.console.print(_describe(event))
         elif kind == "step" and self.task is not None:
             self.bar.update(self.task, completed=event["step"], description=f"loss {event['loss']:.4f}")
-        elif kind in ("val", "resume", "checkpoint_skipped"):
+        elif kind in ("campaign", "val", "resume", "checkpoint_skipped", "stopped"):
             self.bar.console.print(_describe(event))
 
     def __exit__(self, *exc: object) -> None:
@@ -178,7 +178,80 @@ def _describe(event: dict[str, Any]) -> str:
         return f"resumed at step {event['step']} from {event['path']}"
     if kind == "checkpoint_skipped":
         return f"skipped damaged checkpoint: {event['reason']}"
+    if kind == "campaign":
+        return event["how"]
+    if kind == "stopped":
+        return f"stopped at step {event['step']} by signal {event['signal']}, with a checkpoint"
     return f"done at step {event.get('step')} in {event.get('seconds', 0):.0f} s"
+
+
+CAMPAIGN_HELP = """Advance the SymUNet training campaign: one run, one learning-rate schedule.
+
+Resumes runs/symunet-campaign exactly from its last checkpoint; where that folder is gone,
+continues weights/symunet-aio3.safetensors at the step its manifest records, on the same
+schedule. Stops with a checkpoint before --until (a time today, HH:MM, or an ISO date and time)
+or after --hours, and on Ctrl-C or kill (SIGTERM). Run it from the repository root, niced:
+
+\b
+  nice -n 19 airtool train campaign --until 21:30 --quiet &
+  airtool train campaign --hours 2.5
+  airtool train export runs/symunet-campaign --out candidate/symunet-aio3.safetensors
+"""
+
+
+@train_app.command("campaign", help=CAMPAIGN_HELP)
+def campaign(
+    until: Annotated[Optional[str], typer.Option("--until", metavar="HH:MM|ISO", help="Stop (with a checkpoint) before this time.")] = None,
+    hours: Annotated[Optional[float], typer.Option("--hours", min=0.0, help="Stop (with a checkpoint) after this many hours.")] = None,
+    run: Annotated[Optional[str], typer.Option("--run", metavar="DIR", help="The campaign's run folder (default runs/symunet-campaign).")] = None,
+    weights: Annotated[Optional[Path], typer.Option("--weights", help="Weights to continue when the run folder is gone (default weights/symunet-aio3.safetensors).")] = None,
+    config: Annotated[Optional[str], typer.Option("--config", "-c", metavar="NAME|FILE", help="The campaign preset (default symunet-campaign).")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a config key (repeatable).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Training events as JSON lines on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress; only errors and the final line.")] = False,
+) -> None:
+    from airtool.errors import AirtoolError
+
+    try:
+        stop_at = _deadline(until, hours)
+        from airtool.api import campaign as run_campaign
+
+        command = "airtool " + shlex.join(sys.argv[1:]) if sys.argv else ""
+        with _Reporter(json_out, quiet) as report:
+            result = run_campaign(list(overrides or []), preset=config, run=run, weights=weights, stop_at=stop_at,
+                                  on_event=report, command=command)
+    except AirtoolError as err:
+        fail(err)
+    _done(result, json_out)
+    if result.stopped_by is not None:
+        raise typer.Exit(128 + result.stopped_by)
+
+
+def _deadline(until: str | None, hours: float | None) -> float | None:
+    """``--until`` / ``--hours`` as a ``time.time()`` value; HH:MM already past means tomorrow."""
+    import datetime as dt
+    import time
+
+    from airtool.errors import UsageError
+
+    if until is not None and hours is not None:
+        raise UsageError("give --until or --hours, not both")
+    if hours is not None:
+        return time.time() + hours * 3600.0
+    if until is None:
+        return None
+    now = dt.datetime.now().astimezone()
+    try:
+        clock = dt.time.fromisoformat(until)
+        moment = now.replace(hour=clock.hour, minute=clock.minute, second=clock.second, microsecond=0)
+        moment += dt.timedelta(days=1) if moment <= now else dt.timedelta()
+    except ValueError:
+        try:
+            moment = dt.datetime.fromisoformat(until)
+        except ValueError:
+            raise UsageError(f"--until {until!r}: give HH:MM or an ISO date and time") from None
+        moment = moment if moment.tzinfo else moment.astimezone()
+    return moment.timestamp()
 
 
 @train_app.command("export")

@@ -66,6 +66,8 @@ def _manifest_entry(
         "config": {"model": model_cfg, "train": to_dict(cfg)}, "data": describe(cfg.data),
         "steps": int(ckpt["step"]), "hardware": ckpt.get("hardware", ""), "dtype": dtype,
         "wall_time_s": round(float(ckpt.get("wall_time_s", 0.0)), 1),
+        "run_steps": int(ckpt["step"]) - int(ckpt.get("start_step") or 0),  # trained in this run
+        "cpu_hours": _cpu_hours(ckpt),
         "command": {"train": commands, "export": command},
         "scores": {"heldout_val": val} if val else {},
     }
@@ -73,6 +75,14 @@ def _manifest_entry(
     if init:  # a warm start: this run continues the runs behind its starting file
         entry["init"] = {"file": init["file"], "sha256": init["sha256"], "steps": init.get("steps")}
         entry["lineage"] = [*init.get("lineage", []), run_summary(entry, Path(out_name).name)]
-        entry["total_steps"] = sum(int(r.get("steps") or 0) for r in entry["lineage"])
+        entry["total_steps"] = sum(int(r.get("run_steps") or r.get("steps") or 0) for r in entry["lineage"])
         entry["total_wall_time_s"] = round(sum(float(r.get("wall_time_s") or 0) for r in entry["lineage"]), 1)
     return entry
+
+
+def _cpu_hours(ckpt: dict[str, Any]) -> float | None:
+    """The run's training CPU time as hours of the whole machine it ran on (process CPU seconds
+    over its threads): pauses and other jobs' time do not count. None for older checkpoints."""
+    if "cpu_time_s" not in ckpt:
+        return None
+    return round(float(ckpt["cpu_time_s"]) / max(1, int(ckpt.get("threads") or 1)) / 3600.0, 4)

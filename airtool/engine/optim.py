@@ -3,7 +3,9 @@ schedule (warm-up, cosine / multistep / constant) and the EMA of the model's sta
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import torch
@@ -28,10 +30,30 @@ def build_optimizer(
     return kind(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **impl)
 
 
+def cosine_factor(cfg: ScheduleConfig, steps: int, peak_lr: float, step: int) -> float:
+    """The learning rate at ``step`` as a share of the peak, in closed form: linear warm-up, a
+    cosine to ``min_lr`` over the horizon (held there after it), times the re-warm ramp of a
+    fresh optimiser. A pure function of the step, so a resumed run continues it exactly."""
+    horizon, warmup = max(1, cfg.horizon or steps), cfg.warmup_steps
+    if step < warmup:
+        factor = cfg.warmup_start_factor + (1.0 - cfg.warmup_start_factor) * step / warmup
+    else:
+        progress = min(1.0, (step - warmup) / max(1, horizon - warmup))
+        floor = cfg.min_lr / peak_lr
+        factor = floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    if cfg.rewarm_at is not None and cfg.rewarm_steps > 0 and step >= cfg.rewarm_at:
+        factor *= min(1.0, (step - cfg.rewarm_at + 1) / cfg.rewarm_steps)
+    return factor
+
+
 def build_scheduler(cfg: ScheduleConfig, optimizer: torch.optim.Optimizer, steps: int) -> Any:
-    """PyTorch's own schedulers, stepped once per optimiser step (not per epoch)."""
+    """PyTorch's own schedulers, stepped once per optimiser step (not per epoch); a cosine with
+    a re-warm ramp (``rewarm_steps``) is a ``LambdaLR`` over ``cosine_factor``."""
     from torch.optim import lr_scheduler as sch
 
+    if cfg.name == "cosine" and cfg.rewarm_steps > 0:
+        peak = optimizer.param_groups[0].get("initial_lr", optimizer.param_groups[0]["lr"])
+        return sch.LambdaLR(optimizer, partial(cosine_factor, cfg, steps, peak))
     warmup = cfg.warmup_steps
     if cfg.name == "cosine":
         span = max(1, (cfg.horizon or steps) - warmup)

@@ -49,6 +49,7 @@ from airtool.engine.cpu_ranks import per_rank_config
 from airtool.engine.data import build_train_loader, build_val_samples
 from airtool.engine.distributed import Dist, end_distributed, from_main, hardware, init_distributed, select_device
 from airtool.engine.export import ExportResult, export_run
+from airtool.engine.graceful_stop import stop_between_steps
 from airtool.engine.losses import total_loss
 from airtool.engine.optim import Ema, build_optimizer, build_scheduler, optimizer_impl
 from airtool.engine.run_folder import (
@@ -124,6 +125,7 @@ class TrainResult:
     wall_time_s: float
     resumed_from: Path | None
     rank: int = 0  # under torchrun, only rank 0 writes the run folder
+    stopped_by: int | None = None  # the signal (SIGINT, SIGTERM) that ended the run early
 
 
 class _TrainForward(nn.Module):
@@ -173,6 +175,16 @@ def _plain_strides_for_pointwise_kernels(model: nn.Module) -> None:
             param.data = param.data.clone(memory_format=torch.contiguous_format)
 
 
+def _fast_forward(scheduler: Any, steps: int) -> None:
+    """Bring a new schedule to ``steps`` (no optimiser step has run yet: torch would warn)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
+        for _ in range(steps):
+            scheduler.step()
+
+
 class Trainer:
     """Owns the model, optimiser, schedule, EMA and run folder of one training run (one rank)."""
 
@@ -210,7 +222,12 @@ class Trainer:
             # Every training batch has the same shape, so static shapes: with torch.compile's
             # automatic dynamic shapes, inductor failed on DaAIR's routed sub-batches (torch 2.13).
             self.net = torch.compile(self.net, dynamic=False)
-        self.step, self.wall, self.last_val = 0, 0.0, None
+        self.step, self.wall, self.cpu_s, self.last_val = 0, 0.0, 0.0, None
+        self.start_step = 0
+        self.stop_at: float | None = None  # a wall-clock deadline (time.time()), set by train()
+        if self.init_info is not None and cfg.train.start_step:
+            self.start_step = self.step = cfg.train.start_step  # a campaign continued from its weights
+            _fast_forward(self.scheduler, self.step)
         self.planned_steps = cfg.train.steps  # fewer once fit_to_time has timed the first steps
         self.hardware = hardware(self.device, dist.world)
         seed_everything(cfg.seed + dist.rank)
@@ -220,7 +237,8 @@ class Trainer:
             "format": 1, "step": self.step, "model": self.model.state_dict(), "ema": self.ema.state,
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler else None, "rng": rng_state(),
-            "wall_time_s": self.wall, "hardware": self.hardware, "val": self.last_val, "clip": self._clip_info(),
+            "wall_time_s": self.wall, "cpu_time_s": self.cpu_s, "threads": torch.get_num_threads(),
+            "start_step": self.start_step, "hardware": self.hardware, "val": self.last_val, "clip": self._clip_info(),
             "planned_steps": self.planned_steps, "init": self.init_info,
         }
 
@@ -237,6 +255,7 @@ class Trainer:
             self.scaler.load_state_dict(ckpt["scaler"])
         set_rng_state(ckpt["rng"])
         self.step, self.wall, self.last_val = int(ckpt["step"]), float(ckpt["wall_time_s"]), ckpt.get("val")
+        self.cpu_s, self.start_step = float(ckpt.get("cpu_time_s", 0.0)), int(ckpt.get("start_step", 0))
         self.init_info = ckpt.get("init")  # the start the run was made from, not today's file there
         self.planned_steps = min(int(ckpt.get("planned_steps") or self.cfg.train.steps), self.cfg.train.steps)
 
@@ -250,8 +269,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = group.get("initial_lr", group["lr"])
         self.scheduler = build_scheduler(schedule, self.optimizer, self.planned_steps)
-        for _ in range(self.step):
-            self.scheduler.step()
+        _fast_forward(self.scheduler, self.step)
 
     def emit(self, event: Event, log: bool = True) -> None:
         if not self.dist.main:
@@ -358,8 +376,8 @@ class Trainer:
                    "precision": self.precision, "channels_last": self.channels_last, "compile": loop.compile,
                    "optimizer_impl": next(iter(optimizer_impl(loop.optim, self.device))),
                    "val_samples": len(samples), **_input_baseline(samples)})
-        if eval_model is not None and self.step == 0 and self.init_info is not None:
-            self.last_val = {"step": 0, **self.validate(samples, eval_model)}  # where the warm start begins
+        if eval_model is not None and self.step == self.start_step and self.init_info is not None:
+            self.last_val = {"step": self.step, **self.validate(samples, eval_model)}  # where the warm start begins
             self.emit({"event": "val", **self.last_val})
         last_ckpt, stats = None, None
         started, t_step = time.monotonic(), time.monotonic()
@@ -367,50 +385,60 @@ class Trainer:
         fit_secs: list[float] | None = None
         window_start, window_steps = t_step, 0  # samples/s over the steps since the last log line
         per_step = cfg.data.batch_size * self.dist.world
-        for batch in loader:
-            stats = self.train_step(batch)
-            now = time.monotonic()
-            self.wall += now - t_step
-            stats.update(step=self.step, lr=self.optimizer.param_groups[0]["lr"], sec=now - t_step)
-            t_step, window_steps = now, window_steps + 1
-            end = self.step >= self.planned_steps
-            logged = self.step % loop.log_every == 0 or end
-            if logged:
-                stats["samples_per_s"] = per_step * window_steps / max(now - window_start, 1e-9)
-                window_start, window_steps = now, 0
-            self.emit({"event": "step", **stats}, log=logged)
-            if loop.fit_to_time and loop.time_limit_s and self.step - first_step == FIT_SKIP:
-                fit_secs = []  # the seconds of each step since the last plan
-            elif fit_secs is not None:
-                fit_secs.append(stats["sec"])
-                if self.step - first_step == FIT_SKIP + FIT_WINDOW or self.step % loop.ckpt_every == 0:
-                    self._fit_to_time(*from_main([steady_rate(fit_secs), loop.time_limit_s - (now - started)],
-                                                 self.dist, self.device))
-                    fit_secs, end = [], self.step >= self.planned_steps
-            if eval_model is not None and (self.step % cfg.val.every == 0 or end):
-                self.last_val = {"step": self.step, **self.validate(samples, eval_model)}
-                self.emit({"event": "val", **self.last_val})
-            out_of_time = loop.time_limit_s is not None and time.monotonic() - started >= loop.time_limit_s
-            if loop.time_limit_s is not None:  # one decision for every rank
-                out_of_time = bool(from_main([float(out_of_time)], self.dist, self.device)[0])
-            due = loop.ckpt_every_s is not None and time.monotonic() - last_ckpt_at >= loop.ckpt_every_s
-            if self.step % loop.ckpt_every == 0 or end or due or out_of_time:
-                last_ckpt, last_ckpt_at = self.checkpoint(), time.monotonic()
-            if out_of_time and not end:
-                self.emit({"event": "time_limit", "step": self.step, "seconds": time.monotonic() - started})
-            if end or out_of_time:
-                break
+        cpu_at = time.process_time()
+        with stop_between_steps(self.dist.world == 1) as stop:
+            for batch in loader:
+                stats = self.train_step(batch)
+                now = time.monotonic()
+                self.wall += now - t_step
+                self.cpu_s, cpu_at = self.cpu_s + time.process_time() - cpu_at, time.process_time()
+                stats.update(step=self.step, lr=self.optimizer.param_groups[0]["lr"], sec=now - t_step)
+                t_step, window_steps = now, window_steps + 1
+                end = self.step >= self.planned_steps
+                logged = self.step % loop.log_every == 0 or end
+                if logged:
+                    stats["samples_per_s"] = per_step * window_steps / max(now - window_start, 1e-9)
+                    window_start, window_steps = now, 0
+                self.emit({"event": "step", **stats}, log=logged)
+                if loop.fit_to_time and loop.time_limit_s and self.step - first_step == FIT_SKIP:
+                    fit_secs = []  # the seconds of each step since the last plan
+                elif fit_secs is not None:
+                    fit_secs.append(stats["sec"])
+                    if self.step - first_step == FIT_SKIP + FIT_WINDOW or self.step % loop.ckpt_every == 0:
+                        self._fit_to_time(*from_main([steady_rate(fit_secs), loop.time_limit_s - (now - started)],
+                                                     self.dist, self.device))
+                        fit_secs, end = [], self.step >= self.planned_steps
+                if eval_model is not None and (self.step % cfg.val.every == 0 or end):
+                    self.last_val = {"step": self.step, **self.validate(samples, eval_model)}
+                    self.emit({"event": "val", **self.last_val})
+                out_of_time = loop.time_limit_s is not None and time.monotonic() - started >= loop.time_limit_s
+                # a deadline on the clock: stop unless one more step and a checkpoint still fit before it
+                out_of_time |= self.stop_at is not None and time.time() + 2 * stats["sec"] >= self.stop_at
+                if loop.time_limit_s is not None or self.stop_at is not None:  # one decision for every rank
+                    out_of_time = bool(from_main([float(out_of_time)], self.dist, self.device)[0])
+                due = loop.ckpt_every_s is not None and time.monotonic() - last_ckpt_at >= loop.ckpt_every_s
+                stopped = stop.requested  # Ctrl-C or kill: keep the steps run so far
+                if self.step % loop.ckpt_every == 0 or end or due or out_of_time or stopped:
+                    last_ckpt, last_ckpt_at = self.checkpoint(), time.monotonic()
+                if out_of_time and not end:
+                    self.emit({"event": "time_limit", "step": self.step, "seconds": time.monotonic() - started})
+                if stopped:
+                    self.emit({"event": "stopped", "step": self.step, "signal": stop.signal})
+                if end or out_of_time or stopped:
+                    break
         self.emit({"event": "done", "step": self.step, "seconds": time.monotonic() - started})
         loss = stats["loss"] if stats else None
-        return TrainResult(self.run, self.step, loss, self.last_val, last_ckpt, self.wall, None)
+        return TrainResult(self.run, self.step, loss, self.last_val, last_ckpt, self.wall, None,
+                           stopped_by=stop.signal)
 
 
 def train(
     cfg: TrainConfig, *, run: Path | None = None, resume: bool = False, on_event: EventSink | None = None,
-    command: str = "",
+    command: str = "", stop_at: float | None = None,
 ) -> TrainResult:
     """Train ``cfg`` in ``run`` (default ``<output_dir>/<name>``); ``resume`` continues from the
     newest readable checkpoint there, falling back to the previous one if the newest is damaged.
+    ``stop_at`` (a ``time.time()`` value) ends the run with a checkpoint before that moment.
 
     Raises ``ConfigError`` for a bad config or a run folder that already has checkpoints
     (without ``resume``), ``WeightsError`` when no checkpoint of a resumed run can be read.
@@ -424,6 +452,7 @@ def train(
         prepare_run(cfg, run, resume, command)
         remove_stale_temps(run / "checkpoints")  # a checkpoint write cut short by a killed run
     trainer = Trainer(cfg, run, dist, on_event)
+    trainer.stop_at = stop_at
     resumed_from = None
     if resume:
         ckpt, resumed_from, skipped = load_latest_checkpoint(run / "checkpoints")
@@ -436,7 +465,7 @@ def train(
     finally:
         end_distributed(dist)
     return TrainResult(result.run, result.step, result.loss, result.val, result.checkpoint,
-                       result.wall_time_s, resumed_from, dist.rank)
+                       result.wall_time_s, resumed_from, dist.rank, result.stopped_by)
 
 
 __all__ = [

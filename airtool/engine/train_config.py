@@ -42,6 +42,13 @@ class ScheduleConfig:
     min_lr: float = 0.0  # cosine floor (eta_min)
     milestones: tuple[int, ...] = ()  # multistep
     gamma: float = 0.5  # multistep
+    # A fresh optimiser joining a schedule midway (a campaign continued from exported weights,
+    # whose Adam moments were not kept): the cosine's learning rate is ramped in linearly over
+    # ``rewarm_steps`` steps from step ``rewarm_at``, so the first updates, taken with empty
+    # second moments, are not full-size. The schedule itself is unchanged. With rewarm_steps > 0
+    # the cosine is computed in closed form (optim.cosine_factor), whether or not it ramps.
+    rewarm_at: int | None = None
+    rewarm_steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,9 @@ class LoopConfig:
     # changes. Never beyond train.steps.
     fit_to_time: bool = False
     keep_checkpoints: int = 2
+    # A warm start (model.init) that continues a longer schedule: the run begins at this step of
+    # the schedule and of the data stream instead of 0 (``airtool train campaign``).
+    start_step: int = 0
 
 
 @dataclass(frozen=True)
