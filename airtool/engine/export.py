@@ -67,7 +67,7 @@ def _manifest_entry(
         "steps": int(ckpt["step"]), "hardware": ckpt.get("hardware", ""), "dtype": dtype,
         "wall_time_s": round(float(ckpt.get("wall_time_s", 0.0)), 1),
         "run_steps": int(ckpt["step"]) - int(ckpt.get("start_step") or 0),  # trained in this run
-        "cpu_hours": _cpu_hours(ckpt),
+        "core_hours": _core_hours(ckpt),
         "command": {"train": commands, "export": command},
         "scores": {"heldout_val": val} if val else {},
     }
@@ -80,9 +80,10 @@ def _manifest_entry(
     return entry
 
 
-def _cpu_hours(ckpt: dict[str, Any]) -> float | None:
-    """The run's training CPU time as hours of the whole machine it ran on (process CPU seconds
-    over its threads): pauses and other jobs' time do not count. None for older checkpoints."""
+def _core_hours(ckpt: dict[str, Any]) -> float | None:
+    """The run's training CPU time in core-hours (process CPU seconds / 3600): pauses and other
+    jobs' time do not count; on a 2-core machine, half of it is hours of the whole machine.
+    None for checkpoints from before it was kept."""
     if "cpu_time_s" not in ckpt:
         return None
-    return round(float(ckpt["cpu_time_s"]) / max(1, int(ckpt.get("threads") or 1)) / 3600.0, 4)
+    return round(float(ckpt["cpu_time_s"]) / 3600.0, 4)

@@ -237,7 +237,7 @@ class Trainer:
             "format": 1, "step": self.step, "model": self.model.state_dict(), "ema": self.ema.state,
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler else None, "rng": rng_state(),
-            "wall_time_s": self.wall, "cpu_time_s": self.cpu_s, "threads": torch.get_num_threads(),
+            "wall_time_s": self.wall, "cpu_time_s": self.cpu_s,
             "start_step": self.start_step, "hardware": self.hardware, "val": self.last_val, "clip": self._clip_info(),
             "planned_steps": self.planned_steps, "init": self.init_info,
         }
@@ -409,7 +409,8 @@ class Trainer:
                                                      self.dist, self.device))
                         fit_secs, end = [], self.step >= self.planned_steps
                 if eval_model is not None and (self.step % cfg.val.every == 0 or end):
-                    self.last_val = {"step": self.step, **self.validate(samples, eval_model)}
+                    self.last_val = {"step": self.step, "cpu_time_s": round(self.cpu_s, 1),
+                                     **self.validate(samples, eval_model)}
                     self.emit({"event": "val", **self.last_val})
                 out_of_time = loop.time_limit_s is not None and time.monotonic() - started >= loop.time_limit_s
                 # a deadline on the clock: stop unless one more step and a checkpoint still fit before it

@@ -50,7 +50,7 @@ def lineage_of(entry: dict[str, Any], name: str) -> list[dict[str, Any]]:
 def run_summary(entry: dict[str, Any], name: str) -> dict[str, Any]:
     """One run of a lineage: the file it produced and how it was trained."""
     return {"file": name, "sha256": entry.get("sha256"), "steps": entry.get("steps"),
-            "run_steps": entry.get("run_steps", entry.get("steps")), "cpu_hours": entry.get("cpu_hours"),
+            "run_steps": entry.get("run_steps", entry.get("steps")), "core_hours": entry.get("core_hours"),
             "wall_time_s": entry.get("wall_time_s"), "hardware": entry.get("hardware"),
             "data": entry.get("data"), "command": entry.get("command", {}).get("train")}
 

@@ -139,7 +139,7 @@ def test_a_lost_run_folder_continues_the_exported_weights_on_the_same_schedule(p
         assert rows[step][1] == pytest.approx(1e-3 * plain * min(1.0, (step - 4 + 1) / 2), rel=1e-9)
     assert reference[4][1] == pytest.approx(1e-3 * cosine_factor(replace(cfg, rewarm_at=None), STEPS, 1e-3, 4))
     entry = json.loads((weights.parent / "manifest.json").read_text())["files"][weights.name]
-    assert entry["steps"] == 4 and entry["run_steps"] == 4 and entry["cpu_hours"] is not None
+    assert entry["steps"] == 4 and entry["run_steps"] == 4 and entry["core_hours"] is not None
     assert T.load_checkpoint(first / "checkpoints" / "step-00000004.pt")["cpu_time_s"] > 0
     api.export(tmp_path / "lost", weights, dtype="fp32")
     entry = json.loads((weights.parent / "manifest.json").read_text())["files"][weights.name]
