@@ -43,7 +43,7 @@ def _ticks(low: float, high: float, count: int = 5) -> list[float]:
     return [first + i * nice for i in range(count + 1) if first + i * nice <= high]
 
 
-def draw(curves: dict[str, list[tuple[int, float]]], title: str) -> Image.Image:
+def draw(curves: dict[str, list[tuple[float, float]]], title: str, x_label: str = "step") -> Image.Image:
     if not curves:
         raise SystemExit("plot_metrics: no validation rows in the CSV")
     points = [p for series in curves.values() for p in series]
@@ -63,9 +63,9 @@ def draw(curves: dict[str, list[tuple[int, float]]], title: str) -> Image.Image:
         pen.text((4, y - 6), f"{value:.1f}", fill="black")
     for step in _ticks(0, x_max):
         x = xy(step, y_lo)[0]
-        pen.text((x - 10, box[3] + 6), f"{step:.0f}", fill="black")
+        pen.text((x - 10, box[3] + 6), f"{step:g}", fill="black")
     pen.text((box[0], 4), title, fill="black")
-    pen.text((box[2] - 40, HEIGHT - 16), "step", fill="black")
+    pen.text((box[2] - 8 * len(x_label), HEIGHT - 16), x_label, fill="black")
     pen.text((4, TOP - 12), "dB", fill="black")
     for i, (key, label, colour) in enumerate(s for s in SERIES if s[0] in curves):
         line = [xy(step, value) for step, value in curves[key]]

@@ -1,0 +1,1 @@
+"""Development tools: benchmarks and figure scripts kept out of the installed package."""
