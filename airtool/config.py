@@ -7,7 +7,9 @@ default are required.
 
 - ``from_dict(cls, data)`` validates and builds; an unknown key raises
   ``ConfigError("train.optim.lr_base: unknown key")``, a wrong type names the path and both types.
-- ``load_yaml(path, cls, overrides)`` reads with ``yaml.safe_load`` and applies ``--set`` overrides.
+- ``load_yaml(path, cls, overrides)`` reads with ``yaml.safe_load`` and applies ``--set`` overrides;
+  ``read_yaml``, ``merge_trees`` and ``build`` are its steps, for loaders that combine files
+  (a training preset's ``base:``, engine/train_config.py).
 - ``apply_overrides(cfg, ["a.b=c", ...])`` parses each value with ``yaml.safe_load`` (never exec).
 - ``to_dict`` / ``to_yaml`` give the resolved config back, for the run folder.
 """
@@ -206,24 +208,46 @@ def apply_overrides(cfg: T, overrides: Iterable[str]) -> T:
     return from_dict(type(cfg), tree)
 
 
-def load_yaml(path: str | Path, cls: type[T], overrides: Iterable[str] = ()) -> T:
-    """Read ``path`` (safe YAML), build ``cls`` and apply ``--set`` overrides.
-
-    A missing file, a YAML syntax error, an unknown key or a wrong type raises ``ConfigError``.
-    """
+def read_yaml(path: str | Path) -> Any:
+    """The data of the YAML file ``path`` (``yaml.safe_load``); a missing file or a syntax error
+    raises ``ConfigError`` naming the file (and the line)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config ({err.strerror or err})") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}:{where} invalid YAML ({_yaml_reason(err)})") from None
+
+
+def merge_trees(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: mappings merge key by key, recursively; lists and scalars
+    (``null`` included) replace."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_trees(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def build(cls: type[T], data: Any, source: str | Path, overrides: Iterable[str] = ()) -> T:
+    """``from_dict`` of YAML data read from ``source`` (named in its errors), then the overrides."""
     try:
         cfg = from_dict(cls, {} if data is None else data)
     except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
+        raise ConfigError(f"{source}: {err}") from None
     return apply_overrides(cfg, overrides)
+
+
+def load_yaml(path: str | Path, cls: type[T], overrides: Iterable[str] = ()) -> T:
+    """Read ``path`` (safe YAML), build ``cls`` and apply ``--set`` overrides.
+
+    A missing file, a YAML syntax error, an unknown key or a wrong type raises ``ConfigError``.
+    """
+    return build(cls, read_yaml(path), Path(path), overrides)

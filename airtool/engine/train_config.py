@@ -1,14 +1,23 @@
 """The training configuration: the dataclasses a ``train`` YAML maps onto, the shipped presets
-(``airtool/configs/train``) and ``load_train_config``, which reads either with ``--set`` overrides."""
+(``airtool/configs/train``) and ``load_train_config``, which reads either with ``--set`` overrides.
+
+A preset (or any training YAML) may start from another with ``base: NAME`` (a shipped preset) or
+``base: FILE.yaml`` (relative to its own folder) and give only the keys that differ: mappings merge
+key by key, lists (``data.sources``) and scalars replace, ``null`` included. The base's ``name`` is
+inherited like any other key, so a file gives its own. ``--set`` overrides apply last; the config
+saved in a run folder is the resolved one, without ``base:``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from airtool.config import load_yaml
+from airtool.config import build, merge_trees, read_yaml
 from airtool.engine.data import DataConfig, ValConfig
 from airtool.engine.losses import LossConfig
 from airtool.errors import ConfigError
@@ -106,12 +115,52 @@ def preset_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+YAML_SUFFIXES = (".yaml", ".yml")
+BASE_KEY = "base"
+
+
 def load_train_config(source: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """A preset name (``symunet-aio3``) or a YAML file, plus ``--set`` overrides, validated."""
+    """A preset name (``symunet-aio3``) or a YAML file, its ``base:`` chain resolved, plus ``--set``
+    overrides, validated."""
     path = Path(source)
-    if str(source).endswith((".yaml", ".yml")) or path.is_file():
-        return load_yaml(path, TrainConfig, overrides)
-    if str(source) not in preset_names():
-        raise ConfigError(f"unknown training config {str(source)!r}; presets: {', '.join(preset_names())}")
-    with resources.as_file(resources.files("airtool.configs") / "train" / f"{source}.yaml") as file:
-        return load_yaml(file, TrainConfig, overrides)
+    with ExitStack() as stack:
+        if not (str(source).endswith(YAML_SUFFIXES) or path.is_file()):
+            if str(source) not in preset_names():
+                raise ConfigError(f"unknown training config {str(source)!r}; presets: {', '.join(preset_names())}")
+            path = _preset_file(str(source), stack)
+        return build(TrainConfig, _resolved_tree(path, stack), path, overrides)
+
+
+def _preset_file(name: str, stack: ExitStack) -> Path:
+    return stack.enter_context(resources.as_file(resources.files("airtool.configs") / "train" / f"{name}.yaml"))
+
+
+def _resolved_tree(file: Path, stack: ExitStack, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The YAML data of ``file`` on top of its ``base:`` (recursively), without the ``base`` key."""
+    data = read_yaml(file)
+    data = {} if data is None else data
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{file}: expected a mapping, got {type(data).__name__} {data!r}")
+    if BASE_KEY not in data:
+        return dict(data)
+    chain = (*chain, file.resolve())
+    base = _base_file(file, data[BASE_KEY], stack)
+    if base.resolve() in chain:
+        loop = " -> ".join(p.name for p in (*chain[chain.index(base.resolve()):], base.resolve()))
+        raise ConfigError(f"{file}: base cycle: {loop}")
+    own = {key: value for key, value in data.items() if key != BASE_KEY}
+    return merge_trees(_resolved_tree(base, stack, chain), own)
+
+
+def _base_file(file: Path, base: Any, stack: ExitStack) -> Path:
+    """The file that ``base: NAME`` (a shipped preset) or ``base: FILE.yaml`` in ``file`` names."""
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{file}: base: expected a preset name or a YAML file, got {type(base).__name__} {base!r}")
+    if base.endswith(YAML_SUFFIXES):
+        path = file.parent / base
+        if not path.is_file():
+            raise ConfigError(f"{file}: base {base!r}: no such file ({path})")
+        return path
+    if base not in preset_names():
+        raise ConfigError(f"{file}: base {base!r} is not a shipped preset; presets: {', '.join(preset_names())}")
+    return _preset_file(base, stack)

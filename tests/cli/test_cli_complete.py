@@ -25,7 +25,7 @@ def _complete(words: str) -> tuple[list[str], str]:
         ("airtool restore --model sy", ["symunet", "symunet-s"]),
         ("airtool evaluate -m da", ["daair"]),
         ("airtool bench -m daair,any", ["daair,anyir"]),
-        ("airtool train --config daair-", ["daair-aio3", "daair-aio5", "daair-cpu-aio3", "daair-cpu-aio3-cont", "daair-cpu-aio3-cont-balance", "daair-cpu-aio3-cont-haze", "daair-cpu-aio3-cont-rehaze", "daair-cpu-aio3-cont-sots", "daair-gpu-aio3"]),
+        ("airtool train --config daair-", ["daair-aio3", "daair-aio5", "daair-cpu-aio3", "daair-cpu-aio3-cont", "daair-cpu-aio3-cont-balance", "daair-gpu-aio3"]),
     ],
 )
 def test_model_and_preset_names_complete(words, expected):

@@ -269,9 +269,9 @@ def test_only_clean_sources_of_scene_wide_degradations_carry_a_scene_map(cfg):
     assert all(len(s.with_scene(0, [img], None)) == 1 for s in train)
 
 
-def test_the_sots_preset_hazes_within_reside_ots_range():
+def test_the_balance_preset_hazes_within_reside_ots_range():
     from airtool.engine.train_config import load_train_config
 
-    cfg = load_train_config("daair-cpu-aio3-cont-sots")
+    cfg = load_train_config("daair-cpu-aio3-cont-balance")
     hazy = [s for s in cfg.data.sources if s.task == "haze"]
     assert hazy and all(s.preset == ("light", "medium") for s in hazy)
