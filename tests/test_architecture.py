@@ -20,8 +20,12 @@ ALLOWED: dict[str, set[str]] = {
     "engine": {CORE, "io", "degrade", "models"},
     "api": {CORE, "io", "degrade", "models", "engine"},
     "cli": {CORE, "api"},  # and the two registries' names (REGISTRIES), for options and completion
+    # What is left of the old developer tools (tile_safety.py) until it moves to tools/; not installed.
     "devtools": {CORE, "io", "degrade", "models", "engine", "api", "cli", "package"},
 }
+
+# Top-level folders of the checkout that are not installed: the package must never import them.
+OUTSIDE = ("tools", "tests")
 
 
 # What the CLI may read below the api: the names of the models and of the degradations (no torch).
@@ -65,6 +69,14 @@ def test_nothing_but_devtools_imports_devtools():
     users = [str(p.relative_to(PACKAGE)) for p in _sources() if "devtools" not in p.parts
              and any(name.startswith("airtool.devtools") for name in _imports(p))]
     assert not users
+
+
+def test_nothing_in_the_package_imports_tools_or_tests():
+    """tools/ and tests/ stay in the checkout: an installed airtool that imported them would break."""
+    every = sorted(PACKAGE.rglob("*.py"))
+    users = {str(p.relative_to(PACKAGE)): bad for p in every
+             if (bad := [name for name in _imports(p) if name.split(".")[0] in OUTSIDE])}
+    assert not users, f"the package imports the checkout's {OUTSIDE}: {users}"
 
 
 def test_every_subpackage_has_a_layer():

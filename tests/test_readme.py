@@ -11,6 +11,8 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 README_MAX_LINES = 300
 
@@ -78,6 +80,7 @@ print("DATA_TESTS", count.n)
 """
 
 
+@pytest.mark.slow
 def test_the_readme_says_how_many_tests_need_the_shared_data():
     import subprocess
     import sys

@@ -2,7 +2,7 @@
 
 Usage (repo root, venv active):
 
-    python -m airtool.devtools.average_weights weights/daair-aio3.safetensors runs/cand/daair-aio3.safetensors \
+    python -m tools.average_weights weights/daair-aio3.safetensors runs/cand/daair-aio3.safetensors \
         --t 0.5 --out runs/soup/daair-aio3.safetensors
 
 Weight interpolation between a model and its fine-tuned continuation (WiSE-FT, Wortsman et al.

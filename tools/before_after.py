@@ -2,7 +2,7 @@
 
 Usage (repo root, venv active):
 
-    python -m airtool.devtools.before_after --model symunet --out airtool/examples/before_after.jpg
+    python -m tools.before_after --model symunet --out airtool/examples/before_after.jpg
 
 Each bundled example (``airtool/examples/noisy.png``: CBSD68-style σ25 noise; ``rainy.png``: a
 Rain100L input) is restored through the Python API exactly as ``airtool restore`` would (default
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="symunet")
     parser.add_argument("--out", type=Path, default=Path("airtool/examples/before_after.jpg"))
     args = parser.parse_args(argv)
-    examples = Path(__file__).resolve().parents[1] / "examples"
+    examples = Path(__file__).resolve().parents[1] / "airtool" / "examples"
     panels = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, caption in EXAMPLES:

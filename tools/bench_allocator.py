@@ -2,7 +2,7 @@
 
 Usage (repo root, venv active; a quiet machine):
 
-    python -m airtool.devtools.bench_allocator --model symunet --sizes 256,512 --threads 2 --rounds 2
+    python -m tools.bench_allocator --model symunet --sizes 256,512 --threads 2 --rounds 2
 
 Each measurement is a process of its own, alternating glibc's own settings (``AIRTOOL_MALLOC=default``)
 and the tuned ones, ``--rounds`` times: it builds the model with random weights, runs one warm-up
@@ -18,6 +18,8 @@ import os
 import statistics
 import subprocess
 import sys
+
+from tools import child_env
 
 SETTINGS = {"glibc": {"AIRTOOL_MALLOC": "default"}, "tuned": {}}
 
@@ -49,10 +51,10 @@ def measure(model: str, size: int, threads: int, repeats: int) -> dict:
 
 
 def one_process(setting: str, model: str, size: int, args: argparse.Namespace) -> dict:
-    command = [sys.executable, "-m", "airtool.devtools.bench_allocator", "--one", f"{model},{size}",
+    command = [sys.executable, "-m", "tools.bench_allocator", "--one", f"{model},{size}",
                "--threads", str(args.threads), "--repeats", str(args.repeats)]
     env = {k: v for k, v in os.environ.items() if k != "AIRTOOL_MALLOC"} | SETTINGS[setting]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=child_env(env), check=True)
     return {"setting": setting, **json.loads(done.stdout.strip().splitlines()[-1])}
 
 

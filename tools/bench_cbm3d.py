@@ -3,7 +3,7 @@
 Usage (repo root, venv active; ``bm3d`` is not a dependency of airtool, install it beside it):
 
     pip install bm3d
-    python -m airtool.devtools.bench_cbm3d --data ../shared/data/CBSD68 --sigma 25 \
+    python -m tools.bench_cbm3d --data ../shared/data/CBSD68 --sigma 25 \
         --models symunet,daair --json runs/cbm3d-cbsd68-s25.json
 
 The noisy inputs are exactly ``airtool evaluate``'s (promptir protocol: images centre-cropped to

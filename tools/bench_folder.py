@@ -2,7 +2,7 @@
 
 Usage (repo root, venv active):
 
-    python -m airtool.devtools.bench_folder --count 200
+    python -m tools.bench_folder --count 200
 
 Makes ``--count`` PNGs (crops of ../shared/data/CBSD68 when it is there, else synthetic), then
 times (a) a plain loop that decodes each file, encodes it again and writes it atomically, the
@@ -28,7 +28,7 @@ from airtool.api import RestoreOptions, restore
 from airtool.io.atomic import write_bytes
 from airtool.io.image import encode_image, read_image
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def make_inputs(folder: Path, count: int, width: int, height: int) -> None:

@@ -2,8 +2,8 @@
 
 Usage (repo root, venv active):
 
-    python -m airtool.devtools.bench_memory --model symunet-s --sizes 1500x1000,3000x2000,6000x4000
-    python -m airtool.devtools.bench_memory --model identity --video-seconds 3,30 --video-size 160x120
+    python -m tools.bench_memory --model symunet-s --sizes 1500x1000,3000x2000,6000x4000
+    python -m tools.bench_memory --model identity --video-seconds 3,30 --video-size 160x120
 
 For each size a synthetic RGB PNG is written to a temporary folder, then ``python -m airtool
 restore`` runs on it in a child process; its peak resident set size (``ru_maxrss`` of the child)
@@ -89,8 +89,8 @@ def main() -> None:
 
 
 def videos(args: argparse.Namespace, folder: Path, extra: list[str]) -> None:
-    from airtool.devtools.bench_video import make_clip
     from airtool.io.video import ffmpeg_exe
+    from tools.bench_video import make_clip
 
     ffmpeg = ffmpeg_exe("bench")
     for seconds in args.video_seconds.split(","):

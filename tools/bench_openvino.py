@@ -2,7 +2,7 @@
 
 Usage (repo root, venv active; ``pip install openvino``, which airtool does not depend on):
 
-    python -m airtool.devtools.bench_openvino --size 256 --threads 1 --repeats 3 \
+    python -m tools.bench_openvino --size 256 --threads 1 --repeats 3 \
         [--weights weights/symunet-aio3.safetensors] [--source reference|airtool]
 
 The issue asked for an optional ``--backend openvino`` if it were at least 1.5× faster at equal
@@ -23,8 +23,8 @@ import time
 
 import torch
 
-from airtool.devtools.bench_reference import build
 from airtool.models import blocks
+from tools.bench_reference import build
 
 
 def compile_openvino(module: torch.nn.Module, example: torch.Tensor, threads: int):

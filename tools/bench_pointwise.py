@@ -2,7 +2,7 @@
 
 Usage (repo root, venv active, a quiet machine):
 
-    python -m airtool.devtools.bench_pointwise --threads 2
+    python -m tools.bench_pointwise --threads 2
 
 In channels-last memory a 1x1 convolution is a (pixels x C_in) @ (C_in x C_out) product, so
 ``F.linear(x.permute(0, 2, 3, 1), w)`` computes it with torch's GEMM and no layout change. The

@@ -2,10 +2,10 @@
 
 Usage (repo root, venv active; a quiet machine, since both paths share the cores):
 
-    python -m airtool.devtools.bench_reference --size 256 --threads 2 --repeats 5
-    python -m airtool.devtools.bench_reference --size 256 --threads 2 --repeats 3 --processes 4
+    python -m tools.bench_reference --size 256 --threads 2 --repeats 5
+    python -m tools.bench_reference --size 256 --threads 2 --repeats 3 --processes 4
 
-The reference is ``devtools.symunet_reference`` (the authors' code: NCHW, hand-written LayerNorm,
+The reference is ``tests/reference/symunet_reference.py`` (the authors' code: NCHW, hand-written LayerNorm,
 F.normalize attention, fp32). airtool's paths are ``Restorer.forward_batch`` in fp32 and in the
 CPU's default precision (``--precision auto``), and fp32 with the blocks' row bands or the fused
 GDFN gate switched off. All share the same random weights (or ``--weights``), and runs are interleaved so that load
@@ -32,10 +32,11 @@ import time
 
 import torch
 
-from airtool.devtools.symunet_reference import ReferenceSymUNet
 from airtool.engine.infer import Restorer
 from airtool.engine.load import load_restorer
 from airtool.models import blocks
+from tests.reference.symunet_reference import ReferenceSymUNet
+from tools import child_env
 
 
 def build(weights: str | None) -> tuple[torch.nn.Module, dict[str, Restorer]]:
@@ -81,13 +82,13 @@ def worker(path: str, args: argparse.Namespace) -> dict:
 
 
 def _one_process(path: str, args: argparse.Namespace) -> dict:
-    command = [sys.executable, "-m", "airtool.devtools.bench_reference", "--worker", path,
+    command = [sys.executable, "-m", "tools.bench_reference", "--worker", path,
                "--size", str(args.size), "--threads", str(args.threads), "--repeats", str(args.repeats)]
     if args.weights:
         command += ["--weights", args.weights]
     # The reference runs as the authors' code would: with glibc's own malloc settings.
     env = {**os.environ, **({"AIRTOOL_MALLOC": "default"} if path == "reference" else {})}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=child_env(env), check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

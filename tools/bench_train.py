@@ -2,7 +2,7 @@
 
 Usage (repo root, venv active; give it a quiet machine, or read only the ratios):
 
-    python -m airtool.devtools.bench_train --models symunet,daair --sizes 64,128 \
+    python -m tools.bench_train --models symunet,daair --sizes 64,128 \
         --modes baseline,default --rounds 2 --json runs/bench-train.json
 
 Each measurement runs in a fresh process (so peak RSS and torch.compile caches are its own),
@@ -50,6 +50,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tools import child_env
 
 MODES: dict[str, list[str]] = {
     "baseline": ["train.precision=fp32", "train.channels_last=false", "train.optim.impl=for-loop"],
@@ -247,7 +249,7 @@ def mode_ranks(args: argparse.Namespace, mode: str) -> int:
 def _one_command(args: argparse.Namespace, model: str, size: str, mode: str) -> list[str]:
     """The process (or, with ``--ranks`` > 1 for a step, the torchrun) of one measurement."""
     ranks = mode_ranks(args, mode)
-    one = ["-m", "airtool.devtools.bench_train", "--one", f"{model},{size},{mode}",
+    one = ["-m", "tools.bench_train", "--one", f"{model},{size},{mode}",
            "--batch", str(args.batch // ranks), "--warmup", str(args.warmup), "--steps", str(args.steps),
            "--threads", str(args.threads // ranks), "--data-root", args.data_root, "--profile", str(args.profile)]
     if ranks == 1:
@@ -288,7 +290,8 @@ def main(argv: list[str] | None = None) -> None:
     for i, (model, size, mode) in enumerate(jobs, 1):
         print(f"[{i}/{len(jobs)}] {model} {size}² {mode}", file=sys.stderr, flush=True)
         env = {**os.environ, **MODE_ENV.get(mode, {})}
-        done = subprocess.run(_one_command(args, model, size, mode), capture_output=True, text=True, env=env)
+        done = subprocess.run(_one_command(args, model, size, mode), capture_output=True, text=True,
+                              env=child_env(env))
         if done.returncode != 0:
             reason = _last_words(done.stderr)
             print(f"  {model} {size} {mode}: {reason}", file=sys.stderr)

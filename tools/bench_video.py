@@ -3,7 +3,7 @@ and with a real model.
 
 Usage (repo root, venv with the video extra):
 
-    python -m airtool.devtools.bench_video --frames 240 --size 320x240 --model-frames 48
+    python -m tools.bench_video --frames 240 --size 320x240 --model-frames 48
 
 Makes a noisy test-pattern clip with an audio track (the bundled ffmpeg's ``testsrc2`` with grain,
 H.264 at CRF 23), then times, best of ``--rounds``:
@@ -27,9 +27,9 @@ import tempfile
 from pathlib import Path
 
 from airtool.api import RestoreOptions, restore
-from airtool.devtools.bench_folder import timed
 from airtool.io.encode import settings_for
 from airtool.io.video import ffmpeg_exe, probe
+from tools.bench_folder import timed
 
 
 def make_clip(ffmpeg: str, path: Path, frames: int, size: str, fps: int = 24) -> Path:

@@ -81,7 +81,7 @@ def plot(rows: dict[int, Row], path: Path) -> None:
     """Two panels, against steps and against core-hours (the plot_metrics style)."""
     from PIL import Image
 
-    from airtool.devtools.plot_metrics import draw
+    from tools.plot_metrics import draw
 
     def curves(x: str) -> dict[str, list[tuple[float, float]]]:
         return {key: [(float(r[x]), float(r[key])) for _, r in sorted(rows.items()) if r.get(key)]

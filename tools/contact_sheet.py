@@ -5,7 +5,7 @@ jpeg (quality 10/30/60). Columns: clean, three levels, and a real degraded image
 ../shared/data for comparison where one exists (Rain100L, SOTS-outdoor, GoPro, LOL). Blur tiles
 show their PSF top left; low-light tiles a full-resolution centre crop brightened 6x.
 
-    python -m airtool.devtools.contact_sheet [--image PATH] [--out airtool/examples/contact_sheet.jpg] [--seed 0]
+    python -m tools.contact_sheet [--image PATH] [--out airtool/examples/contact_sheet.jpg] [--seed 0]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 from airtool.degrade import OPS
 from airtool.degrade.chain import file_rng
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 TILE = (320, 214)  # 2/3 of a 481x321 BSD image, so noise and JPEG blocks stay visible
 LABEL_H = 18

@@ -1,6 +1,6 @@
 """How often DaAIR's per-image degradation report names the right degradation, on real sets.
 
-    python -m airtool.devtools.degradation_report --data-root ../shared/data [--limit N] [--crop PX] \
+    python -m tools.degradation_report --data-root ../shared/data [--limit N] [--crop PX] \
         [--weights FILE] [--sets haze,rain,...]
 
 Restores each set with ``airtool restore -m daair`` (through the API, into a temporary folder)

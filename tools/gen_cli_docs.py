@@ -1,6 +1,6 @@
 """Generate completions/ (bash, zsh, fish) and man/airtool.1 from the Typer app.
 
-Run after changing the CLI:  python -m airtool.devtools.gen_cli_docs
+Run after changing the CLI:  python -m tools.gen_cli_docs
 tests/cli/test_cli_docs.py fails when the committed files drift from what this writes.
 (click-man writes empty option sections for Typer >= 0.26, so the roff is generated here.)
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SHELLS = {"bash": "airtool.bash", "zsh": "_airtool", "fish": "airtool.fish"}
 
 SECTIONS_AFTER = r""".SH EXIT STATUS

@@ -2,7 +2,7 @@
 
 Usage (repo root, venv active):
 
-    python -m airtool.devtools.haze_stats --data-root ../shared/data [--draws 4]
+    python -m tools.haze_stats --data-root ../shared/data [--draws 4]
 
 For each SOTS_outdoor_mini pair it fits the atmospheric light A (0.70-1.00: the value for which
 t = 1 - (I - J) / (A - J), solved in each colour channel, agrees across channels) and prints the input's PSNR

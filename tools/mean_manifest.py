@@ -1,11 +1,11 @@
 """The manifest entry of a weights file that is the mean of two exported runs.
 
-Usage (repo root, venv active), after ``airtool train export`` wrote each run's file and entry
-into its own folder and ``average_weights`` wrote their mean into weights/:
+Usage (repo root, venv active), after ``airtool train export`` wrote each run's file (its entry
+inside) into its own folder and ``average_weights`` wrote their mean into weights/:
 
-    python -m airtool.devtools.mean_manifest weights/daair-aio3.safetensors runs/cand-i runs/cand-j \
+    python -m tools.mean_manifest weights/daair-aio3.safetensors runs/cand-i runs/cand-j \
         --labels I J --scores runs/scores-ij.json --notes "what it is and what it raised" \
-        --interpolate "python -m airtool.devtools.average_weights ... (then copied to weights/)"
+        --interpolate "python -m tools.average_weights ... (then copied to weights/)"
 
 Both runs must have started from the same file (their ``init`` sha256 agree); the new entry
 keeps that file's lineage, adds both runs and the mean, and records the file it replaces under
@@ -73,7 +73,7 @@ def write_mean_entry(mean: Path, runs: tuple[Path, Path], labels: tuple[str, str
     """Replace ``mean``'s entry in the manifest beside it by the mean of ``runs``' entries."""
     from airtool.models.weights import read_manifest, sha256_of, update_manifest
 
-    entries = [read_manifest(run)["files"][mean.name] for run in runs]
+    entries = [_export_entry(run / mean.name) for run in runs]
     previous = read_manifest(mean.parent).get("files", {}).get(mean.name)
     sha = sha256_of(mean)
     if previous and previous.get("sha256") == sha:
@@ -84,10 +84,22 @@ def write_mean_entry(mean: Path, runs: tuple[Path, Path], labels: tuple[str, str
     return entry
 
 
+def _export_entry(path: Path) -> dict[str, Any]:
+    """An exported file's entry: the manifest's beside it, else the one ``airtool train export``
+    stored in the file, completed with the file's sha256."""
+    from airtool.engine.warm_start import with_sha256
+    from airtool.models.weights_info import read_manifest_entry, sha256_of
+
+    entry = read_manifest_entry(path)
+    if not entry:
+        raise ValueError(f"{path}: no manifest entry beside it or inside it")
+    return entry if entry.get("sha256") else with_sha256(entry, sha256_of(path))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mean", type=Path, help="the averaged weights file, already in its final folder")
-    parser.add_argument("runs", type=Path, nargs=2, help="the two export folders (each with manifest.json)")
+    parser.add_argument("runs", type=Path, nargs=2, help="the two export folders (each with the exported file of that name)")
     parser.add_argument("--labels", nargs=2, default=["A", "B"])
     parser.add_argument("--scores", type=Path, required=True, help="JSON object of benchmark tables")
     parser.add_argument("--notes", required=True)

@@ -2,9 +2,9 @@
 
 Usage (from the repo root, venv active):
 
-    python -m airtool.devtools.measure_model anyir --size 256 --threads 2 --repeats 3
-    python -m airtool.devtools.measure_model ndr-restore --size 256 --threads 2 --repeats 3
-    python -m airtool.devtools.measure_model se-symunet --clip CLIP_FOLDER --size 256 --no-timing
+    python -m tools.measure_model anyir --size 256 --threads 2 --repeats 3
+    python -m tools.measure_model ndr-restore --size 256 --threads 2 --repeats 3
+    python -m tools.measure_model se-symunet --clip CLIP_FOLDER --size 256 --no-timing
 
 Weights are random (fixed seed) unless ``--weights`` is given. The input is a centre crop of a
 real image (default: the first file of ../shared/data/CBSD68 in sorted order). MACs come from
@@ -28,7 +28,7 @@ from PIL import Image
 from airtool.engine.bench import count_macs
 from airtool.models import get_spec
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def load_crop(path: Path | None, size: int) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 Usage (repo root):
 
-    python -m airtool.devtools.pack_train_data --out .data/train-pack --budget-mb 60
+    python -m tools.pack_train_data --out .data/train-pack --budget-mb 60
 
 Folders are taken in the order given (default: RainTrainL, Train400, BSDS500_trainval), each
 re-encoded losslessly (PNG -> lossless WebP, exactly the same pixels; JPEG files copied byte for

@@ -3,7 +3,7 @@ table that decides whether a trained file ships (#21: at least 0.2 dB above the 
 
 Usage (repo root, venv active):
 
-    python -m airtool.devtools.score_weights --model daair \\
+    python -m tools.score_weights --model daair \\
         shipped=weights/daair-aio3.safetensors cand=runs/cand/daair-aio3.safetensors \\
         --jobs 2 --out runs/scores.json
 

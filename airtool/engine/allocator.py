@@ -6,7 +6,7 @@ heap beyond the trim threshold is given back. A network pass allocates and frees
 several MB hundreds of times, so each one comes back from the kernel as fresh zeroed pages, one
 page fault per 4 KB. Measured on an AMD EPYC (Zen 3) virtual machine, SymUNet at 256² on 2
 threads: 35,755-38,838 page faults per pass with glibc's settings against 0-1,704 tuned
-(``devtools/bench_allocator.py``); the authors' reference transcription, which frees more large
+(``tools/bench_allocator.py``); the authors' reference transcription, which frees more large
 tensors, ran at 4,994 ms per pass against 3,286 ms (README, Speed).
 
 ``tune_malloc`` fixes the mmap threshold at its largest value (32 MB on 64-bit glibc) and never
@@ -23,7 +23,7 @@ one arena (``M_ARENA_MAX`` 1: the decoder and writer threads allocate little and
 after decoding or writing a picture of LARGE_PICTURE_BYTES or more, ``give_back_after`` returns
 the free memory to the kernel (``malloc_trim``): the next pass pays its page faults once, which a
 picture that large amortises over its many tiles. That peaked at 1,071 MB (1,110 without the
-trim; ``devtools/bench_memory.py --model identity --sizes 12000x8000``).
+trim; ``tools/bench_memory.py --model identity --sizes 12000x8000``).
 
 It is left alone where the user chose: ``AIRTOOL_MALLOC=default``, any ``MALLOC_*`` variable or
 a ``glibc.malloc`` tunable, or another allocator in ``LD_PRELOAD`` (jemalloc, tcmalloc,

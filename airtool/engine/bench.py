@@ -3,7 +3,7 @@
 ``run_bench`` times exactly what ``restore`` runs per batch of tiles (``Restorer.forward_batch``:
 host-to-device copy, memory layout, precision, the NaN check and the copy back), on random
 weights with a fixed seed, because speed does not depend on the weights' values. Decoding,
-encoding and tiling are left out; ``airtool.devtools.bench_folder`` measures the whole pipeline.
+encoding and tiling are left out; ``tools.bench_folder`` measures the whole pipeline.
 """
 
 from __future__ import annotations

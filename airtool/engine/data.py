@@ -80,7 +80,7 @@ DATA_HINT = ("training data is not shipped (the README's 'Training data' says wh
 class DecodedCache:
     """Training images decoded once per loader process and kept in memory, up to ``limit_mb``.
 
-    Decoding a PNG costs more than cropping and degrading it (devtools/bench_train.py, mode
+    Decoding a PNG costs more than cropping and degrading it (tools/bench_train.py, mode
     ``loader``), and every image is drawn many times per run. 8-bit images are kept as their
     uint8 levels and turned back into exactly the floats ``read_image`` gives (level / 255 in
     float32); grey images are kept with one channel. Past the limit, images are read each time.

@@ -1,8 +1,8 @@
 """The one path from a model name to a running network: ``load_restorer``.
 
-restore, evaluate, bench and the devtools all call it, so that building the module, loading
-its weights (safely and strictly), choosing the device and precision and wrapping it for
-whole-picture inference happen in one place.
+restore, evaluate, bench and the development tools (``tools/``) all call it, so that building the
+module, loading its weights (safely and strictly), choosing the device and precision and wrapping it
+for whole-picture inference happen in one place.
 """
 
 from __future__ import annotations

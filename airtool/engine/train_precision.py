@@ -31,7 +31,7 @@ def requested_precision(loop: LoopConfig) -> str:
 
 
 # bf16 training on a CPU pays only where its matrix units run bf16 natively AND the model's
-# backward kernels take that path; measured per model with devtools/bench_train.py (README,
+# backward kernels take that path; measured per model with tools/bench_train.py (README,
 # "Training speed"). Models absent here train in fp32 under ``auto`` on the CPU.
 CPU_BF16_TRAINING: frozenset[str] = frozenset()
 

@@ -237,7 +237,7 @@ SPEC = ModelSpec(
     size_multiple=8,
     precision=PrecisionPolicy(
         bf16_max_abs_dev=0.0244,
-        note="bf16 deviation measured with python -m airtool.devtools.measure_model: random init (seed 0), 256x256 centre "
+        note="bf16 deviation measured with python -m tools.measure_model: random init (seed 0), 256x256 centre "
         "crop of CBSD68/101085.png, max |fp32 - bf16 autocast| (mean 0.0041), torch 2.13 CPU. LayerNorm "
         "and the gated path's mean/std run in fp32; the FFT fusion is computed as A+G, so bf16 needs no "
         "FFT. fp16 untested, so not offered.",

@@ -353,7 +353,7 @@ SPEC = ModelSpec(
         note=(
             "bf16 deviation measured with untrained weights (torch.manual_seed(0), paper variant) on the "
             "256x256 centre crop of CBSD68/101085.png, fp32 vs torch.autocast('cpu', bfloat16) "
-            "(python -m airtool.devtools.measure_model daair); seeds 0-2 on two images gave 0.004-0.013. With the "
+            "(python -m tools.measure_model daair); seeds 0-2 on two images gave 0.004-0.013. With the "
             "shipped daair-aio3 weights bf16 moved every 3-task score by at most 0.02 dB (airtool evaluate --model daair "
             "--suite 3task --precision fp32|bf16), so bf16 is the CPU default on CPUs with bf16 hardware. LayerNorm statistics and the routers run in fp32, so bf16 cannot flip a routing "
             "decision by rounding. fp16 untested, so not offered."

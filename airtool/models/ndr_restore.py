@@ -398,7 +398,7 @@ SPEC = ModelSpec(
     size_multiple=SIZE_MULTIPLE,
     precision=PrecisionPolicy(
         bf16_max_abs_dev=0.0267,
-        note="bf16 deviation measured with python -m airtool.devtools.measure_model: random init (seed 0), 256x256 centre "
+        note="bf16 deviation measured with python -m tools.measure_model: random init (seed 0), 256x256 centre "
         "crop of CBSD68/101085.png, max |fp32 - bf16 autocast| of the raw output (0.0260 clamped, mean "
         "0.0039), torch 2.13 CPU. LayerNorm statistics in fp32. fp16 untested, so not offered.",
     ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from airtool.cli import app
@@ -55,6 +56,7 @@ def test_first_line_names_the_cpu_and_json_rows_carry_it() -> None:
     assert json.loads(rows.stdout.splitlines()[0])["cpu"].startswith(cpu.model)
 
 
+@pytest.mark.slow
 def test_progress_on_a_terminal_reports_each_configuration_as_it_finishes(tmp_path) -> None:
     import os
     import subprocess

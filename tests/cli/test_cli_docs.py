@@ -12,15 +12,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _generator():
-    from airtool.devtools import gen_cli_docs
+    from tools import gen_cli_docs
 
     return gen_cli_docs
 
 
 def test_completions_and_man_page_are_current():
     for path, text in _generator().generate().items():
-        assert path.is_file(), f"{path} missing: run python -m airtool.devtools.gen_cli_docs"
-        assert path.read_text() == text, f"{path.relative_to(ROOT)} is stale: run python -m airtool.devtools.gen_cli_docs"
+        assert path.is_file(), f"{path} missing: run python -m tools.gen_cli_docs"
+        assert path.read_text() == text, f"{path.relative_to(ROOT)} is stale: run python -m tools.gen_cli_docs"
 
 
 def test_man_page_lists_every_restore_option():

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import typer.main
 from PIL import Image
 from typer.testing import CliRunner
@@ -29,6 +30,7 @@ def _clean_env(home: Path) -> dict[str, str]:
     return {**env, "HOME": str(home), "SHELL": "/bin/bash", "XDG_CONFIG_HOME": str(home / ".config")}
 
 
+@pytest.mark.slow
 def test_version_variable_does_not_hijack_a_command(tmp_path):
     env = {**_clean_env(tmp_path), "AIRTOOL_VERSION": "1"}
     proc = _airtool(["models", "--json"], env, tmp_path)
@@ -36,6 +38,7 @@ def test_version_variable_does_not_hijack_a_command(tmp_path):
     assert "symunet" in {row["name"] for row in json.loads(proc.stdout)}
 
 
+@pytest.mark.slow
 def test_install_completion_variable_does_not_touch_the_home_folder(tmp_path):
     home = tmp_path / "home"
     home.mkdir()

@@ -217,6 +217,7 @@ def _moment(rnd: random.Random, span: float, first: float, last: float) -> float
     return rnd.uniform(max(0.0, first - margin), last + margin)
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_then_the_next_run_completes(zygote, tree, clean, tmp_path):
     rnd = random.Random(20261123)
     span, first, last = _timed_full_run(zygote, tree, tmp_path, clean)
@@ -248,6 +249,7 @@ def test_kill_9_at_random_moments_then_the_next_run_completes(zygote, tree, clea
     assert mid_batch >= 5, "the kills should land while outputs are being written"
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_keeps_finished_outputs_and_the_next_run_resumes(zygote, tree, clean, tmp_path):
     rnd = random.Random(7)
     span, first, last = _timed_full_run(zygote, tree, tmp_path, clean)
@@ -273,6 +275,7 @@ def test_ctrl_c_exits_130_keeps_finished_outputs_and_the_next_run_resumes(zygote
     assert interrupted >= 3
 
 
+@pytest.mark.slow
 def test_two_runs_at_once_on_one_output_folder_lose_nothing(zygote, tree, clean, tmp_path):
     """Design: no lock. Each run writes uniquely named temporary files and renames them, so the
     last rename wins with a complete file, and neither run removes the other's files in flight."""
@@ -328,6 +331,7 @@ main()
 """
 
 
+@pytest.mark.slow
 def test_training_killed_inside_a_checkpoint_write_resumes_from_the_last_good_one(tmp_path):
     from airtool.engine import train as T
 

@@ -318,6 +318,7 @@ def test_unwritable_output_folder_stops_before_the_model_loads(tmp_path, monkeyp
 DROP_DAC = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--inh-caps", "-dac_override,-dac_read_search", "--"]
 
 
+@pytest.mark.slow
 def test_permissions_for_real_unreadable_input_and_unwritable_output_subfolder(tmp_path):
     """Real EACCES from the kernel, in a real process. Root ignores permissions through two
     capabilities; as root, the run is started without them (setpriv), so they apply again."""

@@ -93,6 +93,7 @@ def test_dry_run_writes_nothing(folder, tmp_path, tiny_weights):
     assert result.exit_code == 0 and not out.exists()
 
 
+@pytest.mark.slow
 def test_stdin_to_stdout(tmp_path, tiny_weights):
     buf = io.BytesIO()
     Image.fromarray((gradient_image(17, 29) * 255).astype(np.uint8)).save(buf, "PNG")

@@ -74,6 +74,7 @@ def test_evaluate_and_bench_take_clip(tmp_path, tiny_se_weights, tiny_clip_dir, 
     assert json.loads(bench.stdout.splitlines()[0])["model"] == "se-symunet"
 
 
+@pytest.mark.slow
 def test_help_models_and_other_models_do_not_import_transformers(tiny_weights):
     code = (
         "import sys\n"

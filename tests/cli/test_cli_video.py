@@ -212,6 +212,7 @@ def _wait_for_segments(proc: subprocess.Popen, parts: Path, count: int) -> None:
         time.sleep(0.005)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 @pytest.mark.parametrize("sig", [getattr(signal, "SIGKILL", 9), signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_killed_mid_video_leaves_no_output_and_the_rerun_resumes(ffmpeg, long_clip, tmp_path, sig):
@@ -239,9 +240,10 @@ def test_killed_mid_video_leaves_no_output_and_the_rerun_resumes(ffmpeg, long_cl
 # --------------------------------------------------------------------------- memory
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "wait4"), reason="needs os.fork and os.wait4 (POSIX)")
 def test_peak_memory_of_a_30_s_clip_is_within_10_percent_of_a_3_s_clip(ffmpeg, tmp_path):
-    from airtool.devtools.bench_memory import peak_child
+    from tools.bench_memory import peak_child
 
     peaks = {}
     for seconds in (3, 30):

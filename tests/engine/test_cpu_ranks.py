@@ -84,6 +84,7 @@ def _train(tmp_path: Path, name: str, *sets: str) -> tuple[subprocess.CompletedP
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300), tmp_path / "runs" / name
 
 
+@pytest.mark.slow
 def test_train_on_two_threads_runs_two_ranks_that_compute_one_process_weights(tmp_path):
     rng = np.random.default_rng(2)
     (tmp_path / "data" / "clean").mkdir(parents=True)
@@ -108,6 +109,7 @@ def test_train_on_two_threads_runs_two_ranks_that_compute_one_process_weights(tm
     assert worst < 1e-5, worst
 
 
+@pytest.mark.slow
 def test_a_failing_rank_gives_its_exit_status(tmp_path):
     (tmp_path / "ranks.yaml").write_text(yaml.safe_dump(_config(tmp_path)))  # no data folder
     done, _ = _train(tmp_path, "bad", "train.cpu_ranks=2")
@@ -135,6 +137,7 @@ def test_outside_launched_ranks_errors_go_to_stderr(tmp_path, monkeypatch, capsy
     assert capsys.readouterr().err == "airtool: error: plain\n"
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_every_rank_with_one_exit_status_and_no_traceback(tmp_path):
     import signal
     import time

@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -76,6 +77,7 @@ def _torchrun(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess,
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path), out
 
 
+@pytest.mark.slow
 def test_two_ranks_train_the_same_weights_and_end_at_the_same_step(tmp_path: Path):
     done, out = _torchrun(tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -95,6 +97,7 @@ def test_two_ranks_train_the_same_weights_and_end_at_the_same_step(tmp_path: Pat
     assert (out / "ddp" / "checkpoints").is_dir()
 
 
+@pytest.mark.slow
 def test_a_nan_on_one_rank_stops_both_ranks_with_the_reason(tmp_path: Path):
     """Rank 1's loss turns NaN; the averaged gradients carry it to rank 0, which stops itself and
     says why (it is not merely terminated by torchrun when rank 1 fails)."""

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from airtool.devtools.se_symunet_reference import ReferenceSESymUNet
 from airtool.errors import UsageError, WeightsError
 from airtool.models import get_spec
 from airtool.models.clip_encoder import clip_encoder_from_config, load_clip_encoder
 from airtool.models.weights import load_model, read_state_dict
 from tests.conftest import TINY_CLIP_VISION, gradient_image
+from tests.reference.se_symunet_reference import ReferenceSESymUNet
 
 # openai/clip-vit-large-patch14's vision tower (its config.json).
 VIT_L14 = {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24, "num_attention_heads": 16,

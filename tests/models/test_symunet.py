@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import torch
 
-from airtool.devtools.symunet_reference import ReferenceSymUNet
 from airtool.models import get_spec
 from airtool.models.weights import load_model
+from tests.reference.symunet_reference import ReferenceSymUNet
 
 
 def test_paper_variant_has_exact_parameter_count():

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from airtool.devtools.symunet_reference import ReferenceSymUNet
+from tests.reference.symunet_reference import ReferenceSymUNet
 
 
 class RefCrossAttention(nn.Module):

@@ -1,6 +1,6 @@
 """A literal transcription of the authors' SymUNet baseline (their module names, their
 hand-written LayerNorm on a (B, HW, C) view, their padding, NCHW fp32). Tests use it to prove that
-checkpoints saved by their code give the same pixels in airtool; ``devtools.bench_reference`` uses it
+checkpoints saved by their code give the same pixels in airtool; ``tools.bench_reference`` uses it
 as the "straightforward transcription" that airtool's fast path is timed against."""
 
 from __future__ import annotations

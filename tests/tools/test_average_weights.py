@@ -1,4 +1,4 @@
-"""devtools/average_weights.py: (1 - t)·A + t·B, strict about keys, loadable as the model's weights."""
+"""tools/average_weights.py: (1 - t)·A + t·B, strict about keys, loadable as the model's weights."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from airtool.devtools.average_weights import average
 from airtool.errors import WeightsError
 from airtool.models import get_spec
 from airtool.models.weights import load_model, save_weights
+from tools.average_weights import average
 
 
 def _tiny(path: Path, seed: int) -> Path:

@@ -1,4 +1,4 @@
-"""devtools.bench_allocator: each setting in a process of its own, named in the table."""
+"""tools.bench_allocator: each setting in a process of its own, named in the table."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import contextlib
 import io
 import json
 
-from airtool.devtools.bench_allocator import main
+import pytest
+
+from tools.bench_allocator import main
 
 
+@pytest.mark.slow
 def test_one_round_measures_both_settings_each_in_its_own_process(tmp_path):
     printed, log = io.StringIO(), tmp_path / "rows.json"
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):

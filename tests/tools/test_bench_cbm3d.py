@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from airtool.devtools import bench_cbm3d as B
 from airtool.engine.evaluate import PROTOCOLS, Task, find_pairs, iter_inputs
+from tools import bench_cbm3d as B
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""devtools/bench_openvino.py: without openvino installed, one clear line, not a traceback."""
+"""tools/bench_openvino.py: without openvino installed, one clear line, not a traceback."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from airtool.devtools.bench_openvino import compile_openvino
+from tools.bench_openvino import compile_openvino
 
 
 def test_missing_openvino_says_how_to_install(monkeypatch):

@@ -1,4 +1,4 @@
-"""devtools.bench_train: one measurement in-process, with and without the profiler's table, and
+"""tools.bench_train: one measurement in-process, with and without the profiler's table, and
 spread over DDP ranks."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-from airtool.devtools.bench_train import _one_command, main, measure_step, mode_ranks
+from tools import child_env
+from tools.bench_train import _one_command, main, measure_step, mode_ranks
 
 
 def _measure(profile: int) -> tuple[dict, str]:
@@ -39,14 +40,15 @@ def test_profile_prints_the_top_operators_of_the_timed_steps():
     assert 1 <= len(op_rows) <= 4
 
 
+@pytest.mark.slow
 def test_ranks_measure_one_step_spread_over_ddp_processes(tmp_path):
     """``--ranks 2``: two torchrun ranks (gloo), each with half the batch and threads; rank 0
     reports the whole step, so the row keeps the global batch and thread count."""
     out = tmp_path / "rows.jsonl"
-    cmd = [sys.executable, "-m", "airtool.devtools.bench_train", "--models", "symunet-s", "--sizes", "32",
+    cmd = [sys.executable, "-m", "tools.bench_train", "--models", "symunet-s", "--sizes", "32",
            "--modes", "default", "--steps", "1", "--warmup", "0", "--threads", "2", "--batch", "4",
            "--ranks", "2", "--data-root", "/nonexistent", "--json", str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    done = subprocess.run(cmd, capture_output=True, text=True, env=child_env({**os.environ, "OMP_NUM_THREADS": "1"}),
                           timeout=300)
     assert done.returncode == 0, done.stderr
     (row,) = [json.loads(line) for line in out.read_text().splitlines()]
@@ -76,8 +78,8 @@ def test_warm_loader_fills_the_cache_with_every_image_before_timing(tmp_path, mo
     import numpy as np
     from PIL import Image
 
-    from airtool.devtools import bench_train
     from airtool.engine.train import load_train_config
+    from tools import bench_train
 
     rng = np.random.default_rng(0)
     (tmp_path / "clean").mkdir()
@@ -97,6 +99,7 @@ def test_warm_loader_fills_the_cache_with_every_image_before_timing(tmp_path, mo
     assert result["cache_mb"] * 2**20 == 3 * per_image + 3 * depth
 
 
+@pytest.mark.slow
 def test_a_failed_measurement_is_named_and_the_run_exits_non_zero(capsys):
     """A measurement whose process fails is reported with its last words, the others go on, and
     the run ends non-zero naming it (a bare exit 0 had hidden a rank that aborted)."""

@@ -1,10 +1,10 @@
-"""devtools/degradation_report.py: which sets it runs."""
+"""tools/degradation_report.py: which sets it runs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from airtool.devtools.degradation_report import _sets
+from tools.degradation_report import _sets
 
 
 def test_sets_filter_by_first_word_and_skip_making_noisy_images(tmp_path: Path):

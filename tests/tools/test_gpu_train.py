@@ -13,11 +13,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_gpu_train_script_trains_exports_and_leaves_its_files(tmp_path: Path, shared_data: Path):
     env = {**os.environ, "OUT": str(tmp_path / "out"), "AIRTOOL_GPU_SMOKE": "1", "TMPDIR": str(tmp_path),
            "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(["bash", "airtool/devtools/gpu_train.sh", "symunet", "--set", f"data.root={shared_data}"],
+    done = subprocess.run(["bash", "tools/gpu_train.sh", "symunet", "--set", f"data.root={shared_data}"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr + (tmp_path / "out" / "train.log").read_text()
     out = tmp_path / "out"

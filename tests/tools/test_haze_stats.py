@@ -1,10 +1,10 @@
-"""devtools/haze_stats.py: the fitted atmospheric light and transmission of a hazy/clear pair."""
+"""tools/haze_stats.py: the fitted atmospheric light and transmission of a hazy/clear pair."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from airtool.devtools.haze_stats import fit_transmission, psnr
+from tools.haze_stats import fit_transmission, psnr
 
 
 def test_fit_recovers_the_light_and_transmission_of_a_synthetic_pair():

@@ -1,4 +1,4 @@
-"""devtools/mean_manifest.py: a mean's entry keeps the shared lineage, both runs and the one it replaces."""
+"""tools/mean_manifest.py: a mean's entry keeps the shared lineage, both runs and the one it replaces."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from airtool.devtools.mean_manifest import main, mean_entry
+from tools.mean_manifest import main, mean_entry
 
 NAME = "daair-aio3.safetensors"
 SHIPPED = {"file": NAME, "sha256": "s" * 64, "steps": 0, "wall_time_s": 0, "command": "older mean"}

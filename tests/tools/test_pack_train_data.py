@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from airtool.devtools.pack_train_data import pack
 from airtool.engine.data import read_rgb
+from tools.pack_train_data import pack
 
 
 def make_root(root: Path) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from airtool.devtools import plot_metrics as P
+from tools import plot_metrics as P
 
 CSV = """event,step,loss,lr,samples_per_s,val_psnr,val_ssim,val_psnr_noise,val_psnr_rain,val_psnr_haze,val_psnr_blur,val_psnr_lowlight
 step,25,0.2,0.001,1.0,,,,,,,

@@ -1,4 +1,4 @@
-"""devtools.score_weights: the 3-task table that decides whether trained weights ship."""
+"""tools.score_weights: the 3-task table that decides whether trained weights ship."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from airtool.devtools.score_weights import SETS, main, with_average
+from tools.score_weights import SETS, main, with_average
 
 
 def test_average_is_the_mean_over_the_sets():
@@ -14,6 +14,7 @@ def test_average_is_the_mean_over_the_sets():
     assert table["avg"] == [28.5, 0.85]
 
 
+@pytest.mark.slow
 def test_identity_scores_every_set_and_writes_the_table(shared_data, tmp_path, capsys):
     out = tmp_path / "scores.json"
     main(["--model", "identity", "input=", "--data-root", str(shared_data), "--limit", "1", "--out", str(out)])
@@ -23,6 +24,7 @@ def test_identity_scores_every_set_and_writes_the_table(shared_data, tmp_path, c
     assert "| input |" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_failed_evaluation_names_the_weights_and_the_set(shared_data, tmp_path):
     with pytest.raises(SystemExit, match=r"score_weights: gone on \w+"):
         main(["--model", "daair", f"gone={tmp_path / 'missing.safetensors'}", "--data-root", str(shared_data),

@@ -1,0 +1,1 @@
+"""Reference transcriptions of the authors' code, imported only by the tests (not shipped, not tools)."""
