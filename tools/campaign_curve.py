@@ -9,7 +9,8 @@ Usage (repository root, after or during a campaign session):
 Each validation of the run is added to the CSV (a step already there is replaced). Core-hours
 are the training process's CPU seconds / 3600, counted from the campaign's first step: a
 validation's own ``cpu_time_s`` plus the core-hours of the row at the step its run started
-from. With no CSV yet, the curve starts from the shipped weights' manifest entry.
+from. With no CSV yet, the curve starts from the shipped weights' manifest entry. A run that starts where the curve has no row (a
+network grown from a smaller one) takes ``--start-hours``: every core-hour spent to get there.
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ def _row(step: int, hours: float, val: dict, source: str) -> Row:
     return row
 
 
-def run_rows(run: Path, known: dict[int, Row]) -> list[Row]:
-    """The run's validations, placed after the row at the step the run started from."""
+def run_rows(run: Path, known: dict[int, Row], start_hours: float | None = None) -> list[Row]:
+    """The run's validations, placed after the row at the step the run started from, or, for a
+    start the curve has no row for (a grown network), at ``start_hours``."""
     events = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     vals = [e for e in events if e.get("event") == "val"]
     if not vals:
@@ -58,7 +60,7 @@ def run_rows(run: Path, known: dict[int, Row]) -> list[Row]:
     start = min(int(e["step"]) for e in vals)
     source = f"{run.name} from step {start}"  # one run folder name may serve several campaign runs
     earlier = start in known and known[start]["source"] != source  # the file this run started from
-    offset = float(known[start]["core_hours"]) if earlier else 0.0
+    offset = float(known[start]["core_hours"]) if earlier else (start_hours or 0.0)
     rows = []
     for event in vals:
         step = int(event["step"])
@@ -101,10 +103,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--csv", type=Path, default=CSV_PATH)
     parser.add_argument("--png", type=Path, default=PNG_PATH)
     parser.add_argument("--weights", type=Path, default=WEIGHTS)
+    parser.add_argument("--start-hours", type=float, help="core-hours spent before a run whose start has no row")
     args = parser.parse_args(argv)
     rows = read_rows(args.csv) or {int(r["step"]): r for r in [seed_row(args.weights)]}
     for run in args.runs:
-        rows.update({int(r["step"]): r for r in run_rows(run, rows)})
+        rows.update({int(r["step"]): r for r in run_rows(run, rows, args.start_hours)})
     write(rows, args.csv)
     plot(rows, args.png)
     print(f"wrote {args.csv} ({len(rows)} points) and {args.png}")

@@ -43,3 +43,17 @@ def test_the_curve_starts_at_the_shipped_file_and_adds_core_hours(tmp_path: Path
     assert float(rows[400]["core_hours"]) == 3.25
     cc.main([str(later), "--csv", str(out), "--png", str(tmp_path / "curve.png"), "--weights", str(weights)])
     assert cc.read_rows(out) == rows  # adding the same run again changes nothing
+
+
+def test_a_grown_start_takes_the_hours_spent_to_get_there(tmp_path: Path):
+    weights = tmp_path / "weights" / "w.safetensors"
+    weights.parent.mkdir()
+    entry = {"steps": 100, "wall_time_s": 3600.0, "scores": {"heldout_val": val(100, 20.0)}}
+    (weights.parent / "manifest.json").write_text(json.dumps({"files": {"w.safetensors": entry}}))
+    grown = write_run(tmp_path / "campaign", [val(150, 23.0), val(200, 23.5, 360.0)])
+    out = tmp_path / "curve.csv"
+    cc.main([str(grown), "--csv", str(out), "--png", str(tmp_path / "c.png"), "--weights", str(weights),
+             "--start-hours", "2.5"])
+    rows = cc.read_rows(out)
+    assert sorted(rows) == [100, 150, 200]
+    assert [float(rows[s]["core_hours"]) for s in (100, 150, 200)] == [1.0, 2.5, 2.6]
