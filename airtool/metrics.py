@@ -1,7 +1,8 @@
 """PSNR and SSIM exactly as the all-in-one papers compute them, in float64 numpy.
 
 No scikit-image at run time; ``tests/test_metrics.py`` checks these against it. Conventions
-(shared/design/conventions.md §5, models.md §8):
+(as each paper's test code computes them, e.g. PromptIR ``utils/val_utils.py``, BasicSR
+``basicsr/metrics/psnr_ssim.py``):
 
 - ``promptir``  (AirNet, PromptIR, DaAIR, AnyIR): RGB, clip to [0, 1], float (no rounding),
   PSNR with data range 1, SSIM = scikit-image defaults: 7×7 uniform window, sample covariance,

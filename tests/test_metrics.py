@@ -113,7 +113,7 @@ def test_center_crop_to_multiple_is_the_papers_crop():
     img = np.arange(321 * 481).reshape(321, 481)
     out = M.center_crop_to_multiple(img, 16)
     assert out.shape == (320, 480)
-    assert out[0, 0] == 0  # one spare row/column: the top-left 480x320 (shared/data MANIFEST)
+    assert out[0, 0] == 0  # one spare row/column: the top-left 480x320 (PromptIR's crop_img)
     assert M.center_crop_to_multiple(np.zeros((413, 550)), 16).shape == (400, 544)
     assert M.crop_border(np.zeros((10, 12)), 2).shape == (6, 8)
 

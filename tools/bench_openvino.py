@@ -5,8 +5,8 @@ Usage (repo root, venv active; ``pip install openvino``, which airtool does not 
     python -m tools.bench_openvino --size 256 --threads 1 --repeats 3 \
         [--weights weights/symunet-aio3.safetensors] [--source reference|airtool]
 
-The issue asked for an optional ``--backend openvino`` if it were at least 1.5× faster at equal
-output on these CPUs. This converts SymUNet with ``openvino.convert_model`` (from the authors'
+An optional ``--backend openvino`` was to be built only if it were at least 1.5× faster at equal
+output (it was not: docs/history.md#inference). This converts SymUNet with ``openvino.convert_model`` (from the authors'
 transcription, ``--source reference``, or from airtool's own module, ``--source airtool``),
 compiles it for the CPU in fp32 with the latency hint and ``--threads`` threads, and times it
 interleaved with ``Restorer.forward_batch`` (fp32). Prints one JSON line: the medians, the

@@ -1,5 +1,5 @@
 """Score candidate weights files on the 3-task benchmark (promptir protocol, RGB, fp32), the
-table that decides whether a trained file ships (#21: at least 0.2 dB above the shipped one).
+table that decides whether a trained file ships (it must average at least 0.2 dB above the shipped one).
 
 Usage (repo root, venv active):
 

@@ -3,7 +3,7 @@
 Kinds (``--blur KIND[:key=value,...]``):
 - ``shake``: random camera-shake trajectory rasterised to a PSF, in the spirit of Boracchi &
   Foi (2012): a random walk whose velocity gets Gaussian jitter, a pull back to the start
-  (centripetal term) and rare abrupt jerks (conventions.md §3.1). ``length`` is the path
+  (centripetal term) and rare abrupt jerks. ``length`` is the path
   length in pixels, ``anxiety`` scales the jitter and the jerk rate.
 - ``motion``: straight anti-aliased line, ``length`` pixels at ``angle`` degrees
   (counter-clockwise from horizontal).

@@ -210,8 +210,8 @@ def _box(x: Tensor, r: int) -> Tensor:
     """Mean over a (2r+1)^2 window, edge-replicated.
 
     By running sums (cumsum in float64, two passes), so the cost does not grow with ``r``: the
-    guided filter's radius is 1/25 of the image side, and average pooling at that width took two
-    thirds of the depth estimate's time (1.7 of 2.6 s for a 1024×800 photo, one Zen 3 core).
+    guided filter's radius is 1/25 of the image side, and average pooling at that width took most
+    of the depth estimate's time (docs/performance.md, Degradations).
     """
     return _running_mean(_running_mean(x, r, dim=-1), r, dim=-2)
 

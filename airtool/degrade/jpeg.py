@@ -1,4 +1,4 @@
-"""JPEG compression artefacts: a Pillow encode/decode round trip (conventions.md §3.1).
+"""JPEG compression artefacts: a Pillow encode/decode round trip.
 
 The image is rounded to uint8, encoded at ``quality`` with ``subsampling`` (Pillow's standard
 tables; 4:2:0 as most cameras and web encoders) and decoded again. 1-channel images are

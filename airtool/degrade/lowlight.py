@@ -1,11 +1,12 @@
-"""Low light, simulated in linear light (conventions.md §3.1, physically based variant).
+"""Low light, simulated in linear light with shot and read noise (after Brooks et al.,
+"Unprocessing Images for Learned Raw Denoising", CVPR 2019).
 
 Steps: undo the sRGB curve (IEC 61966-2-1 piecewise formula) -> ``lin ** gamma * 2 ** ev``
 (exposure cut by ``-ev`` stops; gamma > 1 crushes shadows a little more) -> sensor noise with
 variance ``shot * x + read ** 2`` (Gaussian approximation of Poisson shot noise plus read
 noise, per channel) -> clip -> quantise to ``bits`` in linear light (the sensor's ADC) -> sRGB
 curve -> round to 8-bit levels. Presets are set so that CBSD68-like images land at a mean sRGB
-brightness of about 0.05-0.15, like LOL-v1's low-light inputs (shared LOL_eval15_lowonly:
+brightness of about 0.05-0.15, like LOL-v1's low-light inputs (LOL_eval15_lowonly of the benchmark data:
 means 0.04-0.10, about 1 level of visible, coloured noise).
 """
 

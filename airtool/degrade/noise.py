@@ -1,8 +1,8 @@
 """Additive Gaussian (and Poisson-Gaussian) noise.
 
 ``sigma`` is on the 0-255 scale (``--noise 25``). Default output is clipped and **rounded** to
-8-bit levels (conventions.md §3.1). ``protocol="promptir"`` reproduces the all-in-one papers
-(AirNet/PromptIR/MoCE-IR test sets, models.md §8): on the uint8 image,
+8-bit levels. ``protocol="promptir"`` reproduces the all-in-one papers' test sets
+(AirNet/PromptIR/MoCE-IR; PromptIR ``utils/dataset_utils.py``, ``DenoiseTestDataset``): on the uint8 image,
 ``clip(img + sigma * randn, 0, 255).astype(uint8)`` (truncation, not rounding), with ``randn``
 from numpy's legacy ``RandomState`` in (H, W, C) order (``promptir_noise``, which ``airtool
 evaluate`` uses too).
@@ -126,7 +126,7 @@ def _apply_promptir(x: Tensor, sigma: float, state: np.random.RandomState) -> Te
 
 
 def promptir_noise(clean: np.ndarray, sigma: float, state: np.random.RandomState) -> np.ndarray:
-    """AirNet/PromptIR σ noise (models.md §8) on an 8-bit (H, W, C) image; float32 (H, W, C) in [0, 1].
+    """AirNet/PromptIR test-set σ noise on an 8-bit (H, W, C) image; float32 (H, W, C) in [0, 1].
 
     The one implementation of the protocol: ``noise.apply(..., protocol="promptir")`` (training
     data) and ``airtool evaluate`` both call it. ``clean`` is uint8 levels, or floats in [0, 1]

@@ -1,4 +1,4 @@
-"""Synthetic rain streaks (the "Photoshop" recipe, conventions.md §3.1).
+"""Synthetic rain streaks by the "Photoshop" recipe of synthetic rain datasets (Rain1400-style).
 
 Per layer: uniform noise thresholded to keep a ``density`` fraction of pixels (streak seeds,
 brightness proportional to how far above the threshold), motion-blurred by an anti-aliased

@@ -4,10 +4,8 @@ glibc's malloc returns large blocks to the kernel when they are freed: every blo
 mmap threshold (dynamic, 128 KB to 32 MB) is its own mapping, and free memory at the top of the
 heap beyond the trim threshold is given back. A network pass allocates and frees tensors of
 several MB hundreds of times, so each one comes back from the kernel as fresh zeroed pages, one
-page fault per 4 KB. Measured on an AMD EPYC (Zen 3) virtual machine, SymUNet at 256² on 2
-threads: 35,755-38,838 page faults per pass with glibc's settings against 0-1,704 tuned
-(``tools/bench_allocator.py``); the authors' reference transcription, which frees more large
-tensors, ran at 4,994 ms per pass against 3,286 ms (README, Speed).
+page fault per 4 KB, a large part of a pass on a virtual machine (``tools/bench_allocator.py``;
+figures in docs/performance.md#memory).
 
 ``tune_malloc`` fixes the mmap threshold at its largest value (32 MB on 64-bit glibc) and never
 trims the heap: blocks up to 32 MB are reused from the heap, larger ones (whole pictures) are
@@ -17,13 +15,12 @@ to airtool. Memory freed after a pass stays with the process until it exits.
 
 Kept memory has a cost where pictures are large: the heap also keeps what decoding one freed
 (Pillow's 16 MB blocks, 4 bytes per pixel), on top of the picture's own buffers, and each decoder
-thread's own arena keeps its share apart. Restoring a 12000x8000 PNG with the identity model
-peaked at 1,479 MB tuned that way, against 1,079 MB with glibc's settings. So all threads share
-one arena (``M_ARENA_MAX`` 1: the decoder and writer threads allocate little and seldom), and
-after decoding or writing a picture of LARGE_PICTURE_BYTES or more, ``give_back_after`` returns
-the free memory to the kernel (``malloc_trim``): the next pass pays its page faults once, which a
-picture that large amortises over its many tiles. That peaked at 1,071 MB (1,110 without the
-trim; ``tools/bench_memory.py --model identity --sizes 12000x8000``).
+thread's own arena keeps its share apart: a very large picture then peaked higher than with
+glibc's settings. So all threads share one arena (``M_ARENA_MAX`` 1: the decoder and writer
+threads allocate little and seldom), and after decoding or writing a picture of
+LARGE_PICTURE_BYTES or more, ``give_back_after`` returns the free memory to the kernel
+(``malloc_trim``): the next pass pays its page faults once, which a picture that large amortises
+over its many tiles. The peaks of each step: docs/history.md#inference (``tools/bench_memory.py``).
 
 It is left alone where the user chose: ``AIRTOOL_MALLOC=default``, any ``MALLOC_*`` variable or
 a ``glibc.malloc`` tunable, or another allocator in ``LD_PRELOAD`` (jemalloc, tcmalloc,

@@ -282,8 +282,8 @@ def run_auto_tile(options: BenchOptions, on_progress: Progress | None = None) ->
             on_progress(i, len(configs), f"{name} {precision}: timing passes up to {BENCH_AUTO_TILE_UP_TO} px")
         restorer = load_restorer(name, variant=options.variant, device=options.device, precision=precision,
                                  tiles=TileOptions("auto"), random_seed=options.seed)
-        # Asked for: no time limit per pass, up to 1024 px (a pass costs 2.5 s for symunet-s, 35 s for
-        # symunet there, on the 2-core EPYC); it still stops once larger passes are slower per pixel.
+        # Asked for: no time limit per pass, up to 1024 px (seconds to tens of seconds a pass on a
+        # 2-core CPU: docs/performance.md#per-model); it still stops once larger passes are slower per pixel.
         timings = restorer.measure_tiles(BENCH_AUTO_TILE_UP_TO, max_run_s=float("inf"))
         autotile.store(restorer.timing_key(), timings)
         restorer.tile_timings = timings

@@ -1,11 +1,11 @@
 """``--precision auto`` on the CPU, measured: bf16 only where it is faster than fp32 here.
 
-Why measured: bf16 hardware does not make bf16 fast everywhere. SymUNet at 256² took 695 ms in
-bf16 against 1,490 ms in fp32 on a Zen 4 EPYC (AVX512-BF16), but 2,667 ms against 2,200 ms on an
-Intel Xeon (family 6 model 207, AVX512-BF16, AMX not exposed by its hypervisor): the same
-extension flag, opposite answers. So where a model's policy would take bf16 on a CPU with bf16
-hardware, the first run times one pass of each precision (``PROBE_SIDE`` px, after a warm-up)
-and keeps bf16 only if it takes at most ``FASTER`` of fp32's time. The answer is kept per CPU,
+Why measured: bf16 hardware does not make bf16 fast everywhere. The same AVX512-BF16 flag made
+SymUNet about twice as fast in bf16 on a Zen 4 EPYC and slower on an Intel Xeon whose AMX the
+hypervisor hides (docs/performance.md#bf16-or-fp32-on-the-cpu). So where a model's policy would
+take bf16 on a CPU with bf16 hardware, the first run times one pass of each precision
+(``PROBE_SIDE`` px, after a warm-up) and keeps bf16 only if it takes at most ``FASTER`` of fp32's
+time. The answer is kept per CPU,
 torch version, thread count and model in ``$XDG_CACHE_HOME/airtool/cpu-precision.json``.
 ``AIRTOOL_CPU_BF16=1`` skips the measurement (bf16), ``=0`` means fp32 (``engine.device``).
 """

@@ -4,10 +4,10 @@ With ``train.cpu_ranks`` above 1 (opt-in), ``airtool train`` on the CPU starts i
 under ``torchrun`` (``torch.distributed.run``, gloo) as that many processes of one thread, each
 computing its share of the step's batch: the same update as one process (DDP averages the
 gradients; ``data.batch_size`` stays the step's whole batch, so sample *k* is the same), without
-the joins of N threads over operators too small to split well. Before the tuned allocator
-(``engine/allocator.py``) two such ranks measured 1.24-1.26x one two-thread process on an
-AVX2-only EPYC; with it, no faster (0.93-1.07x) and 0.45-0.86 GB more memory, so one process
-stays the default (README, "Training speed").
+the joins of N threads over operators too small to split well. With the tuned allocator
+(``engine/allocator.py``) two such ranks measured no faster than one two-thread process and took
+more memory, so one process stays the default (docs/performance.md#training; the gain they had
+before the allocator: docs/history.md#training).
 
 ``train.cpu_ranks: auto`` takes one rank per torch thread (``OMP_NUM_THREADS``; torch's default
 is the usable cores), as many as divide the batch. Ranks started by hand with ``torchrun`` keep

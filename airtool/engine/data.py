@@ -3,7 +3,8 @@
 Sources are paired folders (``input/`` + ``target/``, matched by file stem) or clean folders
 degraded on the fly (noise with the papers' σ ∈ {15, 25, 50}; rain, haze, blur and low light
 through ``airtool.degrade``). A mixture draws each sample from a source with probability
-proportional to its ``weight`` (the papers' per-task repeat factors, models.md §7).
+proportional to its ``weight`` (the papers' per-task repeat factors, e.g. PromptIR's
+``utils/dataset_utils.py``: each σ list ×3, Rain100L ×120).
 
 Reproducibility: sample ``k`` of a run (counted over the whole run and all ranks) is a pure
 function of ``(seed, k)``: its own numpy Generator picks the source, the file, the crop, the
@@ -28,7 +29,7 @@ from airtool.errors import ConfigError
 from airtool.io.folders import as_rgb, list_images, read_rgb
 from airtool.tasks import task_index
 
-# shared/data/MANIFEST.md: never train on the evaluation sets.
+# The benchmarks' test sets: never train on them.
 EVALUATION_SETS = frozenset({"CBSD68", "BSD68", "Set12", "Rain100L", "SOTS_outdoor_mini"})
 Augment = Literal["none", "flips-rot", "promptir", "hvflip"]
 
@@ -73,7 +74,7 @@ Sample = tuple[Tensor, Tensor, int]  # degraded CHW, clean CHW (float32, [0, 1])
 
 
 DEFAULT_ROOT = "../shared/data"  # the presets' data.root; $AIRTOOL_DATA replaces it when set
-DATA_HINT = ("training data is not shipped (the README's 'Training data' says what the presets expect); "
+DATA_HINT = ("training data is not shipped (the README's 'Training and benchmark data' says what the presets expect); "
              "point at yours with --set data.root=DIR or AIRTOOL_DATA=DIR")
 
 
@@ -167,7 +168,7 @@ def degrade(
 ) -> np.ndarray:
     """Degrade one clean HWC crop for ``src.task`` with the ``airtool.degrade`` op.
 
-    Noise follows the papers (models.md §7): σ drawn from ``src.sigmas`` per sample, added after
+    Noise follows the papers' training code: σ drawn from ``src.sigmas`` per sample, added after
     the crop and augmentation; ``uint8`` = PromptIR's clip + uint8 truncation, ``float`` =
     NDR-Restore's clipped float noise without quantisation. ``scene``: the crop's window of the
     whole image's ``scene_map`` (HW1), for ops that have one.

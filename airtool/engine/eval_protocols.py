@@ -1,7 +1,7 @@
 """The papers' evaluation protocols: crops, noise synthesis and metrics per protocol, the
 benchmark suites, and the ``--task`` syntax.
 
-Protocols (models.md §8, conventions.md §5; metric details in ``airtool.metrics``):
+Protocols, as each paper's own test code scores its tables (metric details in ``airtool.metrics``):
 
 =========  =====================================  =====================  =========================
 protocol   test-time crop                         noise synthesis        metrics
@@ -52,7 +52,7 @@ PROTOCOLS: dict[str, EvalProtocol] = {
     "basicsr-y": EvalProtocol("basicsr-y", METRIC_SPECS["basicsr-y"], crop_multiple=1, paper="BasicSR/Restormer"),
 }
 
-# Paper column order (models.md §9): SOTS · Rain100L · BSD68 σ15/25/50 (3-task);
+# The papers' table column order (PromptIR Table 1, DaAIR Tables 1-2): SOTS · Rain100L · BSD68 σ15/25/50 (3-task);
 # SOTS · Rain100L · BSD68 σ25 · GoPro · LOL-v1 (5-task).
 SUITES: dict[str, tuple[tuple[str, str], ...]] = {
     "3task": (("SOTS_outdoor_mini", "haze"), ("Rain100L", "rain"), ("CBSD68", "noise:15"),
@@ -93,7 +93,7 @@ def parse_task(text: str | None) -> Task | None:
     return Task("noise", sigma)
 
 
-# σ levels of the papers' noise test, run in this order on one RandomState stream (models.md §8).
+# σ levels of the papers' noise test, run in this order on one RandomState stream (PromptIR ``test.py``).
 PAPER_SIGMAS = (15.0, 25.0, 50.0)
 
 

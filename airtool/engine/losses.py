@@ -1,8 +1,8 @@
 """Training losses: L1, the optional FFT-L1 of SymUNet/AnyIR, plus each model's aux losses.
 
-models.md §7: SymUNet and AnyIR train with L1 + 0.1·FFT-L1 (SymUNet on the full ``fft2``,
-AnyIR/MoCE-IR on ``rfft2``); the FFT term is the mean absolute difference of the stacked real
-and imaginary parts over H×W. Model-specific terms (DaAIR's router cross-entropy, NDR-Restore's
+As in their authors' training code, SymUNet and AnyIR train with L1 + 0.1·FFT-L1 (SymUNet on the
+full ``fft2``, AnyIR/MoCE-IR on ``rfft2``); the FFT term is the mean absolute difference of the
+stacked real and imaginary parts over H×W. Model-specific terms (DaAIR's router cross-entropy, NDR-Restore's
 degradation L1) come from ``model.forward_train`` already weighted and are simply added.
 """
 

@@ -1,6 +1,6 @@
 """``airtool train``: a plain PyTorch loop for every registered model.
 
-Per step (models.md §7): ``model.forward_train(degraded, clean, task)`` -> L1 (+ FFT-L1) + the
+Per step: ``model.forward_train(degraded, clean, task)`` -> L1 (+ FFT-L1) + the
 model's aux losses; backward (AMP optional); gradient clipping; optimiser step; LR schedule
 step; ``model.after_step(step)``; EMA update. Validation on held-out training images, JSONL
 log and atomic checkpoints live in the run folder ``<output_dir>/<name>/``:

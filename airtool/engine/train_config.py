@@ -78,7 +78,7 @@ class LoopConfig:
     compile: bool = False  # torch.compile the training forward (compile time is paid per run)
     # CPU: the step's batch shared by this many one-thread DDP ranks that ``airtool train``
     # starts under torchrun; auto = one per torch thread (engine/cpu_ranks.py). 1 (one process)
-    # by default: with the tuned allocator it measured no faster (README, Training speed).
+    # by default: with the tuned allocator it measured no faster (docs/performance.md#training).
     cpu_ranks: int | Literal["auto"] = 1
     device: str = "auto"
     log_every: int = 100

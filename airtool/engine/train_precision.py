@@ -31,8 +31,8 @@ def requested_precision(loop: LoopConfig) -> str:
 
 
 # bf16 training on a CPU pays only where its matrix units run bf16 natively AND the model's
-# backward kernels take that path; measured per model with tools/bench_train.py (README,
-# "Training speed"). Models absent here train in fp32 under ``auto`` on the CPU.
+# backward kernels take that path; measured per model with tools/bench_train.py
+# (docs/performance.md#training). Models absent here train in fp32 under ``auto`` on the CPU.
 CPU_BF16_TRAINING: frozenset[str] = frozenset()
 
 

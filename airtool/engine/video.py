@@ -1,6 +1,6 @@
 """One video through restore or degrade: frames stream decode -> transform -> encode, in segments.
 
-Design (issue #15). The frames are cut into segments of about ``--segment`` seconds (a whole
+Design. The frames are cut into segments of about ``--segment`` seconds (a whole
 number of frames, fixed for the clip). Each segment is encoded into its own file in a hidden
 folder beside the output, ``.<output name>.airtool-parts/``, written under a temporary name and
 renamed when complete, with a small JSON record of the frames and timestamps it covers. When

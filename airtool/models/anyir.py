@@ -4,7 +4,7 @@ Ren, Zamfir, Wu, Li, Li, Paudel, Timofte, Yang, Van Gool, Sebe, "Any Image Resto
 Efficient Spatial-Frequency Degradation Adaptation", arXiv 2504.14249 (2025).
 Code origin: github.com/Amazingren/AnyIR, ``net/anyir.py`` of the 2026-02 code release
 (commit 098dcd1; no licence file). This is an independent re-implementation written from that
-code and from ``shared/design/models.md`` section 5. Module and parameter names equal the authors'
+code and the paper. Module and parameter names equal the authors'
 so their checkpoints load after ``convert_authors_state_dict`` strips Lightning's ``net.`` prefix.
 
 Differences from the authors' forward (weights are unaffected):
@@ -237,10 +237,8 @@ SPEC = ModelSpec(
     size_multiple=8,
     precision=PrecisionPolicy(
         bf16_max_abs_dev=0.0244,
-        note="bf16 deviation measured with python -m tools.measure_model: random init (seed 0), 256x256 centre "
-        "crop of CBSD68/101085.png, max |fp32 - bf16 autocast| (mean 0.0041), torch 2.13 CPU. LayerNorm "
-        "and the gated path's mean/std run in fp32; the FFT fusion is computed as A+G, so bf16 needs no "
-        "FFT. fp16 untested, so not offered.",
+        note="bf16 is allowed but not the CPU default until trained weights are checked; LayerNorm and the gated "
+        "path's statistics run in fp32 and the FFT fusion as A+G; fp16 is untested, so not offered.",
     ),
     notes=(
         "BatchNorm2d inside every DAB's gated path: in eval mode it normalises with running statistics "

@@ -79,8 +79,8 @@ def channel_attention_map(q: Tensor, k: Tensor, heads: int, temperature: Tensor)
 def _gram_terms(qt: Tensor, kt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Gram matrix q^T k per head and the squared pixel norms of q and k (fp32), from (B, HW, heads, d).
 
-    In fp32 the norms are ``square().sum()``: on channels-last bands that was 1.1-2x faster than
-    ``linalg.vector_norm`` (a strided reduction). Lower precisions keep ``vector_norm``, which
+    In fp32 the norms are ``square().sum()``: on channels-last bands that is faster than
+    ``linalg.vector_norm``, a strided reduction (docs/history.md#inference). Lower precisions keep ``vector_norm``, which
     accumulates the squares in fp32 without rounding each one first.
     """
     gram = qt.permute(0, 2, 3, 1) @ kt.permute(0, 2, 1, 3)

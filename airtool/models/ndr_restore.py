@@ -4,7 +4,7 @@ Yao, Xu, Guan, Huang, Xiong, "Neural Degradation Representation Learning for All
 Restoration", IEEE TIP 2024, arXiv 2310.12848.
 Code origin: github.com/mdyao/NDR-Restore (MIT), ``models/modules/NDR.py`` (commit 7c0bd21),
 ``models/NDR_model.py``, ``options/train.yml``. Independent re-implementation written from that
-code and ``shared/design/models.md`` section 6.
+code and the paper.
 
 Layout and key names. ``NDRRestore`` holds two sub-networks under the authors' names:
 
@@ -398,9 +398,8 @@ SPEC = ModelSpec(
     size_multiple=SIZE_MULTIPLE,
     precision=PrecisionPolicy(
         bf16_max_abs_dev=0.0267,
-        note="bf16 deviation measured with python -m tools.measure_model: random init (seed 0), 256x256 centre "
-        "crop of CBSD68/101085.png, max |fp32 - bf16 autocast| of the raw output (0.0260 clamped, mean "
-        "0.0039), torch 2.13 CPU. LayerNorm statistics in fp32. fp16 untested, so not offered.",
+        note="bf16 is allowed but not the CPU default until trained weights are checked; LayerNorm statistics "
+        "run in fp32; fp16 is untested, so not offered.",
     ),
     notes=(
         "params counts the restoration net (inference_modules()); with the training-only NDR-Degrad "

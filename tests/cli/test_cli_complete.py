@@ -1,4 +1,4 @@
-"""Tab completion offers model and preset names, without importing torch (issue 19, item 5)."""
+"""Tab completion offers model and preset names, without importing torch."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Environment variables: only real options read them, under regular names (issue 19, item 4)."""
+"""Environment variables: only real options read them, under regular names."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Faults with real processes and real signals (issue #11): kill -9 at random moments, Ctrl-C,
+"""Faults with real processes and real signals: kill -9 at random moments, Ctrl-C,
 two runs at once on one output folder, and a training run killed inside a checkpoint write.
 
 Each restore run is a real OS process running the real entry point (``airtool.cli.main``),

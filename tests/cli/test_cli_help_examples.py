@@ -1,4 +1,4 @@
-"""The examples in --help can be run as written from a checkout (issue 19, item 5)."""
+"""The examples in --help can be run as written from a checkout."""
 
 from __future__ import annotations
 

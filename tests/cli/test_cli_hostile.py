@@ -1,4 +1,4 @@
-"""Bad, unusual and hostile inputs through the real CLI (issue #11), every file made here.
+"""Bad, unusual and hostile inputs through the real CLI, every file made here.
 
 The all-in-one batch mixes every bad file with good and unusual-but-valid ones: each bad file
 gets exactly one stderr line naming it and the reason, every good file is written faithfully,
@@ -108,7 +108,7 @@ BAD = {  # input (relative) -> reason that must appear on its one line
 
 @pytest.fixture
 def hostile(tmp_path, monkeypatch) -> tuple[Path, dict]:
-    """Every bad and unusual file of issue #11 in one tree; returns (folder, expected pixels)."""
+    """Every bad and unusual file in one tree; returns (folder, expected pixels)."""
     import png
     import tifffile
 

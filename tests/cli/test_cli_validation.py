@@ -1,4 +1,4 @@
-"""Everything that would fail is found before any work (issue 19, item 4)."""
+"""Everything that would fail is found before any work."""
 
 from __future__ import annotations
 

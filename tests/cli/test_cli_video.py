@@ -1,4 +1,4 @@
-"""Video in, video out through the real CLI (issue #15), on small clips the tests make with the
+"""Video in, video out through the real CLI, on small clips the tests make with the
 bundled ffmpeg: what is kept, bad videos in a mixed batch, kill -9 and Ctrl-C, memory, degrade."""
 
 from __future__ import annotations

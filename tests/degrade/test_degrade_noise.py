@@ -1,4 +1,4 @@
-"""Gaussian / Poisson noise statistics and the AirNet/PromptIR uint8 protocol (models.md §8)."""
+"""Gaussian / Poisson noise statistics and the AirNet/PromptIR uint8 protocol."""
 
 from __future__ import annotations
 

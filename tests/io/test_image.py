@@ -172,7 +172,7 @@ def test_animated_gif_first_frame_with_note():
     assert pic.pixels[0, 0, 0] > 0.9 and pic.pixels[0, 0, 1] < 0.1
 
 
-# --------------------------------------------------------------------------- hostile and unusual files (#11)
+# --------------------------------------------------------------------------- hostile and unusual files
 
 
 def _jpeg_bytes(im: Image.Image, **kw) -> bytes:
