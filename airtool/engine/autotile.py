@@ -22,6 +22,16 @@ differ by less than the timing noise of a shared machine. Only what was
 measured is chosen: tiles up to the largest measured size, the whole image up to
 ``WHOLE_IMAGE_MARGIN`` times its area and only when its activations (measured per pixel during
 the same passes) fit ``MEMORY_FRACTION`` of the memory available now.
+
+Quality comes first: only the whole image and tiles of at least the model's ``tile_floor`` (its
+``ModelSpec.min_tile``, the smallest tile measured to match the whole image) are candidates; a
+smaller tile only when memory holds nothing else, and then the largest that fits.
+
+Timings taken under load are not kept, because every later run would follow them: each pass is
+checked for other work taking the CPUs (``engine.cpu_share``) and run again while it is; a side
+that stays disturbed ends the measuring, and those timings serve this run only. A cached entry is
+dropped when it cannot be right (a pass over fewer pixels taking far longer than a larger one) or
+when a real restore runs ``STALE_FACTOR`` times faster than it predicted.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 CANDIDATES = (128, 192, 256, 384, 512, 768, 1024, 1536)
 MAX_RUN_S = 1.5  # no pass above FALLBACK_TILE predicted to take longer is run: measuring stays short
@@ -43,6 +54,9 @@ WORSE_FACTOR = 2.0
 WHOLE_IMAGE_MARGIN = 1.25  # the whole image only up to this many times the largest measured pass
 FALLBACK_TILE = 256  # the fixed CPU tile before measuring: always measured, so never beaten by noise alone
 MEMORY_FRACTION = 0.5
+RETRIES = 2  # a disturbed pass is run again up to this many times
+IMPLAUSIBLE = 1.5  # a pass over fewer pixels taking this many times longer than a larger one was disturbed
+STALE_FACTOR = 2.5  # a real restore this many times faster than predicted: the timings were taken under load
 CACHE_NAME = "tile-timings.json"
 
 
@@ -53,6 +67,7 @@ class TileTimings:
     seconds: dict[int, float] = field(default_factory=dict)
     bytes_per_pixel: float = 0.0  # peak activation memory of a whole-image pass, per pixel
     complete: bool = False  # larger sides were not measured because they are slower per pixel
+    disturbed: bool = False  # measured while other work took the CPUs: for this run only, never cached
 
     def covers(self, side: int) -> bool:
         return self.complete or (bool(self.seconds) and max(self.seconds) >= side)
@@ -77,33 +92,72 @@ class TileTimings:
 
 
 def choose_tile(timings: TileTimings, height: int, width: int, overlap: int, multiple: int,
-                memory_budget: float) -> int:
-    """The predicted fastest of: the whole image (0), if it fits ``memory_budget`` bytes, and
-    every candidate tile smaller than the image."""
-    from airtool.io.tiling import grid
-
-    if len(timings.seconds) < 2:
-        return 0 if max(height, width) <= FALLBACK_TILE else FALLBACK_TILE
+                memory_budget: float, floor: float = 0.0) -> int:
+    """The predicted fastest tiling that costs no quality: the whole image (0), if it fits
+    ``memory_budget`` bytes, or a candidate tile of at least ``floor`` pixels smaller than the
+    image. When memory holds neither, the largest tile it holds (``memory_tile``)."""
+    side = max(height, width)
+    fits_whole = timings.bytes_per_pixel * height * width <= memory_budget
+    if len(timings.seconds) < 2:  # nothing to compare (measuring was disturbed): the fixed tile, or a
+        tile = max(FALLBACK_TILE, floor)  # larger one where quality needs it; the whole image up to twice
+        if side <= 2 * tile:  # its side, where the overlap of two or more tiles costs more than it saves
+            return 0 if fits_whole else memory_tile(timings, height, width, multiple, memory_budget)
+        return int(tile) if _fits(timings, tile, memory_budget) else memory_tile(timings, height, width, multiple,
+                                                                                 memory_budget)
     largest = max(timings.seconds)
-    options = []
-    fits = timings.bytes_per_pixel * height * width <= memory_budget
-    if fits and height * width <= WHOLE_IMAGE_MARGIN * largest * largest:
+    tiles = [t for t in _candidates(multiple) if floor <= t < side and 2 * overlap < t <= largest
+             and _fits(timings, t, memory_budget)]
+    options = [(predict_tiling(timings, height, width, t, overlap), t) for t in tiles]
+    if fits_whole and (height * width <= WHOLE_IMAGE_MARGIN * largest * largest or not tiles):
         options.append((timings.predict(height, width), 0))
-    for tile in sorted({c // multiple * multiple for c in CANDIDATES}):
-        if tile <= 2 * overlap or tile >= max(height, width) or tile > largest:
-            continue
-        if timings.bytes_per_pixel * tile * tile > memory_budget:
-            continue
-        windows = len(grid(height, width, tile, overlap))
-        options.append((windows * timings.predict(min(tile, height), min(tile, width)), tile))
-    if not options:  # nothing fits: the smallest tile, and the out-of-memory back-off from there
-        return max(multiple, CANDIDATES[0] // multiple * multiple)
+    if not options:
+        return memory_tile(timings, height, width, multiple, memory_budget)
     best = min(seconds for seconds, _ in options)
     near = [tile for seconds, tile in options if seconds <= NEAR * best]
     return 0 if 0 in near else max(near)
 
 
-Forward = Callable[[int], tuple[float, float]]  # side -> (seconds, peak bytes above the start)
+def predict_tiling(timings: TileTimings, height: int, width: int, tile: int, overlap: int) -> float:
+    """Seconds for the image in ``tile`` px windows (0: whole): windows times one window's pass."""
+    from airtool.io.tiling import grid
+
+    if tile <= 0 or (tile >= height and tile >= width):
+        return timings.predict(height, width)
+    return len(grid(height, width, tile, overlap)) * timings.predict(min(tile, height), min(tile, width))
+
+
+def memory_tile(timings: TileTimings, height: int, width: int, multiple: int, memory_budget: float) -> int:
+    """The largest tile whose pass fits ``memory_budget`` (0: the whole image does): the least
+    context lost when memory forces tiles below what quality needs."""
+    if timings.bytes_per_pixel * height * width <= memory_budget:
+        return 0
+    side = int(math.sqrt(memory_budget / timings.bytes_per_pixel)) // multiple * multiple
+    return max(multiple, min(side, max(height, width)))
+
+
+def looks_stale(timings: TileTimings, predicted_s: float, observed_s: float) -> bool:
+    """A restore that ran ``STALE_FACTOR`` times faster than the timings predicted: they were
+    taken under load (a real pass, with its warm-up and blending, is never faster than measured)."""
+    return not timings.disturbed and observed_s > 0 and predicted_s > STALE_FACTOR * observed_s
+
+
+def _candidates(multiple: int) -> list[int]:
+    return sorted({c // multiple * multiple for c in CANDIDATES})
+
+
+def _fits(timings: TileTimings, tile: float, memory_budget: float) -> bool:
+    return timings.bytes_per_pixel * tile * tile <= memory_budget
+
+
+class Pass(NamedTuple):
+    """One timed forward pass."""
+
+    seconds: float
+    peak: float  # bytes of memory above the start
+    disturbed: bool = False  # other work took the CPUs during it (``engine.cpu_share``)
+
+
+Forward = Callable[[int], Pass]  # side -> one timed pass
 
 
 def measure(forward: Forward, multiple: int, up_to: int, known: TileTimings | None = None,
@@ -124,12 +178,16 @@ def measure(forward: Forward, multiple: int, up_to: int, known: TileTimings | No
         if not warmed:
             forward(side)  # first passes pay for kernel selection and allocation: not counted
             warmed = True
-        runs = [forward(side)]
-        if runs[0][0] < REPEAT_BELOW_S:
-            runs.append(forward(side))
-        timings.seconds[side] = min(seconds for seconds, _ in runs)
+        runs = [_undisturbed(forward, side)]
+        if runs[0].seconds < REPEAT_BELOW_S and not runs[0].disturbed:
+            runs.append(_undisturbed(forward, side))
+        quiet = [run for run in runs if not run.disturbed]
+        timings.seconds[side] = min(run.seconds for run in quiet or runs)
         if side >= max(timings.seconds):  # the largest pass says most about larger images
-            timings.bytes_per_pixel = max(peak for _, peak in runs) / (side * side)
+            timings.bytes_per_pixel = max(run.peak for run in runs) / (side * side)
+        if not quiet:  # the load did not go away: what was measured serves this run, and is not kept
+            timings.disturbed = True
+            break
         best = min(t / (s * s) for s, t in timings.seconds.items())
         if timings.seconds[side] / (side * side) > WORSE_FACTOR * best:
             timings.complete = True
@@ -139,6 +197,27 @@ def measure(forward: Forward, multiple: int, up_to: int, known: TileTimings | No
     else:
         timings.complete = True
     return timings
+
+
+def _undisturbed(forward: Forward, side: int) -> Pass:
+    """One pass at ``side``, run again (up to ``RETRIES`` times) while other work disturbs it."""
+    result = forward(side)
+    for _ in range(RETRIES):
+        if not result.disturbed:
+            break
+        result = forward(side)
+    return result
+
+
+def plausible(timings: TileTimings) -> bool:
+    """Whether no pass took ``IMPLAUSIBLE`` times longer than a pass over more pixels: more pixels
+    are never less work, so such a timing was taken under load."""
+    longest = 0.0
+    for side in sorted(timings.seconds):
+        if longest > IMPLAUSIBLE * timings.seconds[side]:
+            return False
+        longest = max(longest, timings.seconds[side])
+    return True
 
 
 def _predicted(timings: TileTimings, side: int) -> float:
@@ -174,6 +253,15 @@ def load_entry(key: str, name: str = CACHE_NAME) -> dict | None:
 
 def store_entry(key: str, entry: dict, name: str = CACHE_NAME) -> None:
     """Merge one entry into a cache file (atomically; a cache that cannot be written is skipped)."""
+    _update(name, lambda data: {**data, key: {**entry, "measured": time.strftime("%Y-%m-%d %H:%M:%S")}})
+
+
+def drop_entry(key: str, name: str = CACHE_NAME) -> None:
+    """Remove one entry from a cache file, so the next run measures again."""
+    _update(name, lambda data: {k: v for k, v in data.items() if k != key})
+
+
+def _update(name: str, change: Callable[[dict], dict]) -> None:
     from airtool.io.atomic import atomic_path
 
     path = cache_path(name)
@@ -184,21 +272,24 @@ def store_entry(key: str, entry: dict, name: str = CACHE_NAME) -> None:
             data = data if isinstance(data, dict) else {}
         except (OSError, ValueError):
             data = {}
-        data[key] = {**entry, "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
         with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+            tmp.write_text(json.dumps(change(data), indent=1, sort_keys=True) + "\n")
     except OSError:
         pass  # a read-only home: measure again next time
 
 
 def load(key: str) -> TileTimings | None:
+    """The cached timings of ``key``; None when absent, unreadable or implausible (``plausible``)."""
     entry = load_entry(key)
     try:
-        return TileTimings({int(k): float(v) for k, v in entry["seconds"].items()}, float(entry["bytes_per_pixel"]),
-                           bool(entry["complete"]))
+        timings = TileTimings({int(k): float(v) for k, v in entry["seconds"].items()},
+                              float(entry["bytes_per_pixel"]), bool(entry["complete"]))
     except (ValueError, TypeError, KeyError, AttributeError):
         return None
+    return timings if plausible(timings) else None
 
 
 def store(key: str, timings: TileTimings) -> None:
-    store_entry(key, asdict(timings))
+    """Cache ``timings`` for later runs, unless they were disturbed or implausible."""
+    if not timings.disturbed and plausible(timings):
+        store_entry(key, {k: v for k, v in asdict(timings).items() if k != "disturbed"})

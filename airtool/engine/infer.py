@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-import time
+import hashlib
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,11 +13,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from airtool.engine import autotile
+from airtool.engine import autotile, cpu_share
 from airtool.engine.degradation import DegradationProbe
 from airtool.engine.device import Runtime
 from airtool.errors import DeviceError
 from airtool.io import tiling
+from airtool.io.tile_resume import TileStore
 from airtool.models.blocks import pad_to_multiple
 from airtool.models.spec import ModelSpec
 from airtool.precision import autocast
@@ -84,16 +86,17 @@ class Restorer:
         return self.restore(pixels)[0]
 
     @torch.inference_mode()
-    def restore(self, pixels: np.ndarray, on_tile: Progress | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-        """The restored pixels (same dtype) and what happened: tile, precision, device, and the
-        model's degradation report where it gives one. ``on_tile(done, total)`` follows the tiles
-        (windows), counted as ``tiling.tiled_bands`` finishes them."""
+    def restore(self, pixels: np.ndarray, on_tile: Progress | None = None,
+                resume: TileStore | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """The restored pixels (same dtype) and what happened: tile, precision, device, notes, and
+        the model's degradation report where it gives one. ``on_tile(done, total)`` follows the
+        tiles (windows), counted as ``tiling.tiled_bands`` finishes them. With ``resume``, a tiled
+        run keeps its finished tiles there and continues from those an interrupted run kept."""
         levels = _levels(pixels.dtype)
-        height, width, channels = pixels.shape
+        height, width, _ = pixels.shape
         retries = self.fp32_retries
-        if self.probe is not None:
-            self.probe.reset()
-        tile = self.tile_size(height, width)
+        tile = self._kept_tile(pixels, resume) or self.tile_size(height, width)
+        first_tile = tile
         context = self.image_context(_window_tensor(pixels, (0, 0, height, width), levels)) if self._has_context() else None
         out = np.empty(pixels.shape, np.float32 if levels is None else pixels.dtype)
         while True:
@@ -101,13 +104,22 @@ class Restorer:
                 self.last_tile = tile
                 if self.probe is not None:
                     self.probe.reset()  # an out-of-memory retry starts the report again
-                for top, band in self._bands(pixels, levels, tile, context, on_tile):
-                    out[top : top + band.shape[1]] = _band_pixels(band, channels, levels)
+                start = cpu_share.sample()
+                kept = self._fill(out, pixels, levels, tile, context, on_tile, resume)
                 break
             except (torch.OutOfMemoryError, MemoryError) as err:
                 tile = self._smaller_tile(tile, (height, width), err)
+        if not kept and tile == first_tile:
+            self._recheck_timings(height, width, start, cpu_share.sample())
         info: dict[str, Any] = {"tile": self.last_tile, "precision": self.runtime.precision,
                                 "device": str(self.runtime.device)}
+        notes = self._tile_notes(forced=tile != first_tile or self.tiles.tile == "auto")
+        if kept:
+            notes.append(f"resumed: {kept} of {len(tiling.grid(height, width, tile, self.tiles.overlap))} tiles "
+                         "kept from an interrupted run")
+            info["resumed_tiles"] = kept
+        if notes:
+            info["notes"] = notes
         if self.fp32_retries > retries:
             info["fp32_retries"] = self.fp32_retries - retries
         report = self.probe.report() if self.probe is not None else None
@@ -115,8 +127,73 @@ class Restorer:
             info["degradation"] = report
         return out, info
 
+    def _fill(self, out: np.ndarray, pixels: np.ndarray, levels: float | None, tile: int, context: Tensor | None,
+              on_tile: Progress | None, store: TileStore | None) -> int:
+        """Restore ``pixels`` into ``out`` band by band; with ``store``, a tiled run keeps its
+        windows and final rows there. Returns how many windows an interrupted run had kept."""
+        height, width, channels = pixels.shape
+        resume, on_window = None, None
+        if store is not None and tile > 0:
+            windows = tiling.grid(height, width, tile, self.tiles.overlap)
+            resume = store.begin(self._resume_key(pixels, tile), windows, out, self.tiles.batch_size)
+            on_window = store.save_window
+        kept_rows = store.rows if resume is not None else 0
+        for top, band in self._bands(pixels, levels, tile, context, on_tile, resume, on_window):
+            skip = max(kept_rows - top, 0)  # rows an interrupted run finished: kept, not blended again
+            if skip >= band.shape[1]:
+                continue
+            rows = slice(top + skip, top + band.shape[1])
+            out[rows] = _band_pixels(band[:, skip:], channels, levels)
+            if on_window is not None:
+                store.add_rows(rows.start, out[rows])
+        return resume.start if resume is not None else 0
+
+    def _resume_key(self, pixels: np.ndarray, tile: int | None) -> dict[str, Any]:
+        """What kept tiles depend on, beside the caller's model and weights (``TileStore.about``)."""
+        from airtool._version import __version__
+
+        return {"input": hashlib.sha256(np.ascontiguousarray(pixels)).hexdigest(), "shape": list(pixels.shape),
+                "dtype": str(pixels.dtype), "model": self.spec.name,
+                "parameters": sum(p.numel() for p in self.model.parameters()), "precision": self.runtime.precision,
+                "device": str(self.runtime.device), "tile": tile, "overlap": self.tiles.overlap,
+                "batch_size": self.tiles.batch_size, "threads": torch.get_num_threads(), "torch": torch.__version__,
+                "airtool": __version__}
+
+    def _kept_tile(self, pixels: np.ndarray, store: TileStore | None) -> int:
+        """Under ``--tile auto``, the tile of the run ``store`` kept for this picture (0: none), so
+        a resumed run continues it even if the choice would differ now (memory changes)."""
+        if store is None or self.tiles.tile != "auto" or not store.folder.is_dir():
+            return 0
+        return store.kept_tile(self._resume_key(pixels, None))
+
+    def _recheck_timings(self, height: int, width: int, start: cpu_share.Sample, end: cpu_share.Sample) -> None:
+        """Drop cached CPU timings that a quiet restore just beat by far (``autotile.looks_stale``)."""
+        timings = self.tile_timings
+        if timings is None or self.tiles.tile != "auto" or cpu_share.disturbed(start, end, torch.get_num_threads()):
+            return
+        predicted = autotile.predict_tiling(timings, height, width, self.last_tile, self.tiles.overlap)
+        if autotile.looks_stale(timings, predicted, end.wall - start.wall):
+            autotile.drop_entry(self.timing_key())
+            self.tile_timings = None  # the next picture measures again
+
+    def _tile_notes(self, forced: bool) -> list[str]:
+        """A note when the tile is below the smallest that matches the whole image (``ModelSpec.min_tile``)."""
+        tile, floor, name = self.last_tile, self.spec.tile_floor(), self.spec.name
+        if tile <= 0 or tile >= floor or not any(True for _ in self.model.parameters()):
+            return []
+        if not self.spec.min_tile:
+            need = "was measured whole only"
+        elif math.isinf(floor):
+            need = "matches its whole-image result only untiled"
+        else:
+            need = f"needs tiles of at least {int(floor)} px to match its whole-image result"
+        if forced:
+            return [f"{tile} px tiles: memory held no larger; {name} {need}, so expect a lower quality"]
+        return [f"--tile {tile}: {name} {need}"] if self.spec.min_tile else []
+
     def _bands(
-        self, pixels: np.ndarray, levels: float | None, tile: int, context: Tensor | None, on_tile: Progress | None
+        self, pixels: np.ndarray, levels: float | None, tile: int, context: Tensor | None, on_tile: Progress | None,
+        resume: tiling.Resume | None = None, on_window: Callable[[int, Tensor], None] | None = None,
     ) -> Iterator[tiling.Band]:
         height, width = pixels.shape[:2]
 
@@ -124,10 +201,11 @@ class Restorer:
             return _window_tensor(pixels, win, levels)
 
         overlap, batch = self.tiles.overlap, self.tiles.batch_size
+        kept = {"resume": resume, "on_window": on_window, "progress": on_tile}
         if context is None:
-            return tiling.tiled_bands(crop, height, width, self.forward_batch, tile, overlap, batch, progress=on_tile)
+            return tiling.tiled_bands(crop, height, width, self.forward_batch, tile, overlap, batch, **kept)
         run = functools.partial(self._forward_tiles, context=context)
-        return tiling.tiled_bands(crop, height, width, run, tile, overlap, batch, with_windows=True, progress=on_tile)
+        return tiling.tiled_bands(crop, height, width, run, tile, overlap, batch, with_windows=True, **kept)
 
     def tile_size(self, height: int, width: int) -> int:
         tile = self.tiles.tile
@@ -142,30 +220,41 @@ class Restorer:
     def _auto_tile(self, height: int, width: int) -> int:
         if self.runtime.device.type == "cpu":
             return self._cpu_auto_tile(height, width)
-        if self.runtime.device.type != "cuda":
-            return MPS_AUTO_TILE
+        floor = self.spec.tile_floor()
+        if self.runtime.device.type != "cuda":  # the fixed tile, or a larger one where quality needs it
+            return 0 if floor >= max(height, width) else int(max(MPS_AUTO_TILE, floor))
         free, _ = torch.cuda.mem_get_info(self.runtime.device)
         # Assumed budget, not yet measured on a GPU: ~12 kB of activations per pixel in fp32 for the
         # paper-width models, half under bf16/fp16; use 60 % of free memory, as chaiNNer does. An
         # underestimate is caught by the out-of-memory back-off below.
         per_pixel = 12_000 if self.runtime.precision == "fp32" else 6_000
         side = int((0.6 * free / per_pixel / max(self.tiles.batch_size, 1)) ** 0.5)
-        return max(MIN_TILE, min(side, 2048))
+        return int(max(MIN_TILE, min(side, max(2048, floor))))  # past 2048 px only where quality needs it
 
     def _cpu_auto_tile(self, height: int, width: int) -> int:
-        """The tiling measured fastest on this CPU for this model (``airtool.engine.autotile``)."""
+        """The fastest tiling that costs no quality, as measured on this CPU (``engine.autotile``)."""
         if max(height, width) <= autotile.CANDIDATES[0] or not any(True for _ in self.model.parameters()):
             return 0  # nothing to tile, or a model without parameters costs nothing per pixel
-        side = max(height, width)
-        if self.tile_timings is None or not self.tile_timings.covers(side):
-            key = self.timing_key()
-            known = autotile.load(key)
-            self.tile_timings = known if known is not None and known.covers(side) else self.measure_tiles(side, known)
-            if self.tile_timings is not known:
-                autotile.store(key, self.tile_timings)
+        timings = self._timings_covering(max(height, width))
         budget = autotile.MEMORY_FRACTION * autotile.available_memory()
         multiple = self.spec.size_multiple
-        return autotile.choose_tile(self.tile_timings, height, width, self.tiles.overlap, multiple, budget)
+        floor = self.spec.tile_floor()
+        return autotile.choose_tile(timings, height, width, self.tiles.overlap, multiple, budget, floor)
+
+    def _timings_covering(self, side: int) -> autotile.TileTimings:
+        """This model's timings on this CPU up to ``side``: from the cache, else measured (and
+        cached unless the measuring was disturbed). Disturbed timings serve the rest of this run."""
+        timings = self.tile_timings
+        if timings is not None and (timings.covers(side) or timings.disturbed):
+            return timings
+        key = self.timing_key()
+        known = autotile.load(key)
+        if known is not None and known.covers(side):
+            self.tile_timings = known
+        else:
+            self.tile_timings = self.measure_tiles(side, known)
+            autotile.store(key, self.tile_timings)
+        return self.tile_timings
 
     def timing_key(self) -> str:
         """What the CPU timings depend on: the CPU, torch, threads, the model and its size, precision."""
@@ -180,23 +269,25 @@ class Restorer:
     def measure_tiles(self, up_to: int, known: autotile.TileTimings | None = None,
                       max_run_s: float = autotile.MAX_RUN_S) -> autotile.TileTimings:
         """Time whole-tile passes on random pixels (speed does not depend on them)."""
-        from airtool.engine.bench import PeakRSS
-
         network, self.network = self.network, self.model  # eager: compiling every size would take minutes
-        generator = torch.Generator().manual_seed(0)
-
-        def one_pass(side: int) -> tuple[float, float]:
-            batch = torch.rand(1, 3, side, side, generator=generator)
-            with PeakRSS() as rss:
-                start_rss, start = rss.peak, time.perf_counter()
-                self.forward_batch(batch)
-                seconds = time.perf_counter() - start
-            return seconds, float(max(rss.peak - start_rss, 0))
-
         try:
-            return autotile.measure(one_pass, self.spec.size_multiple, up_to, known, max_run_s)
+            return autotile.measure(self.time_pass, self.spec.size_multiple, up_to, known, max_run_s)
         finally:
             self.network = network
+
+    @torch.inference_mode()
+    def time_pass(self, side: int) -> autotile.Pass:
+        """One timed forward pass over ``side`` x ``side`` random pixels: seconds, the memory it
+        took, and whether other work took the CPUs meanwhile (``engine.cpu_share``)."""
+        from airtool.engine.bench import PeakRSS
+
+        batch = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(side))
+        with PeakRSS() as rss:
+            start_rss, start = rss.peak, cpu_share.sample()
+            self.forward_batch(batch)
+            end = cpu_share.sample()
+        disturbed = self.runtime.device.type == "cpu" and cpu_share.disturbed(start, end, torch.get_num_threads())
+        return autotile.Pass(end.wall - start.wall, float(max(rss.peak - start_rss, 0)), disturbed)
 
     def _smaller_tile(self, tile: int, shape: tuple[int, int], err: BaseException) -> int:
         if self.runtime.device.type == "cuda":

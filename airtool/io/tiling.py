@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -74,9 +75,9 @@ class BandBlender:
     bit-for-bit the same.
     """
 
-    def __init__(self, height: int, width: int, channels: int, band_height: int, overlap: int) -> None:
+    def __init__(self, height: int, width: int, channels: int, band_height: int, overlap: int, top: int = 0) -> None:
         self.height, self.width, self.overlap = height, width, overlap
-        self.top = 0  # image row of the band's first row
+        self.top = top  # image row of the band's first row (a resumed run starts lower)
         self.sum = torch.zeros((channels, band_height, width), dtype=torch.float32)
         self.norm = torch.zeros((band_height, width), dtype=torch.float32)
 
@@ -111,6 +112,18 @@ class BandBlender:
         return [band]
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where an interrupted tiled run continues: windows ``replay`` to ``start - 1`` come from
+    ``saved(index)`` (their outputs, kept), the rest are computed from ``start`` on (a batch
+    boundary of the first run). Rows above window ``replay`` are final already and kept elsewhere;
+    the bands that cover them come out incomplete and are the caller's to drop."""
+
+    replay: int
+    start: int
+    saved: Callable[[int], Tensor]
+
+
 def tiled_bands(
     crop: Callable[[Window], Tensor],
     height: int,
@@ -121,6 +134,8 @@ def tiled_bands(
     batch_size: int = 1,
     with_windows: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    resume: Resume | None = None,
+    on_window: Callable[[int, Tensor], None] | None = None,
 ) -> Iterator[Band]:
     """Apply ``fn`` ((B, C, h, w) -> same shape) window by window; yield the blended result as
     bands of rows, top to bottom, as they become final.
@@ -130,7 +145,8 @@ def tiled_bands(
     with ``with_windows`` it is called as ``fn(crops, windows)``, so it knows where each crop lies.
     ``tile <= 0`` (or a tile covering the image) runs ``fn`` once on the whole image.
     ``progress(done, total)`` is called with the number of windows finished after each batch
-    (``(0, n)`` first).
+    (``(done, n)`` first: 0, or where ``resume`` starts). ``on_window(index, output)`` sees each
+    computed window's (C, h, w) output before it is blended (to keep it for a resumed run).
     """
     report = progress or (lambda done, total: None)
     if tile <= 0 or (tile >= height and tile >= width):
@@ -141,17 +157,33 @@ def tiled_bands(
         yield 0, out[0].float()
         return
     windows = grid(height, width, tile, overlap)
+    first = resume.replay if resume else 0  # the first window blended
+    done = resume.start if resume else 0
+    if first >= len(windows):  # every row was kept
+        report(len(windows), len(windows))
+        return
     blender: BandBlender | None = None
-    done = 0
-    report(0, len(windows))
-    for group in batches(windows, batch_size):
+    finished: list[Band] = []
+
+    def blend(index: int, result: Tensor) -> None:
+        nonlocal blender
+        if blender is None:
+            blender = BandBlender(height, width, result.shape[0], windows[first][2], overlap, top=windows[first][0])
+        finished.extend(blender.add(windows[index], result))
+
+    for index in range(first, done):
+        blend(index, resume.saved(index))
+    report(done, len(windows))
+    yield from finished
+    for group in batches(windows[done:], batch_size):
         crops = torch.cat([crop(win) for win in group])
         results = fn(crops, group) if with_windows else fn(crops)
-        if blender is None:
-            blender = BandBlender(height, width, results.shape[1], group[0][2], overlap)
-        finished: list[Band] = []
-        for win, result in zip(group, results, strict=True):
-            finished.extend(blender.add(win, result))
+        finished.clear()
+        for index, result in enumerate(results, start=done):
+            if on_window is not None:
+                on_window(index, result)
+            if index >= first:
+                blend(index, result)
         done += len(group)
         report(done, len(windows))
         yield from finished

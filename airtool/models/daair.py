@@ -2,9 +2,8 @@
 
 Zamfir, Wu, Mehta, Tan, Paudel, Zhang, Timofte, "Efficient Degradation-aware Any Image
 Restoration", arXiv 2405.15475 (2024). The authors never released code
-(``eduardzamfir/DaAIR`` holds a README only), so this is an implementation from the paper text,
-the overview figure and ``shared/design/models.md`` section 4. Nothing here is copied from any
-codebase.
+(``eduardzamfir/DaAIR`` holds a README only), so this is an implementation from the paper text
+and its overview figure (Fig. 3). Nothing here is copied from any codebase.
 
 Architecture (paper Sec. 3, Fig. 3):
 
@@ -29,24 +28,23 @@ Training-only parts are reached only through ``forward_train`` (router loss) and
 
 Choices where the paper is silent
 ---------------------------------
-The seed text lost every number in the method section, so each item below is ours
-([PROJECT CHOICE] in models.md unless marked otherwise):
+Our text of the paper lost every number of its method section, so each item below is airtool's
+choice unless marked otherwise:
 
 1. Width and depth: dim 24, blocks (2, 4, 4, 6) for encoder levels 1-3 and the latent level,
    the decoder reusing the encoder counts (4, 4, 2 from deepest up), heads (1, 2, 4, 8), GDFN
    expansion 2.66, rank ratio r = 4, depthwise kernel k = 7. This gives 5,631,502 parameters
-   (T = 3) and 5,931,890 (T = 5), against the paper's "6M" for both (models.md's estimate was
-   5.6M / 5.9M).
+   (T = 3) and 5,931,890 (T = 5), against the paper's "6M" for both.
 2. No refinement stage. Sec. 3 once says the global residual reaches "the output of the
    refinement stage" (and Appendix A does not list its removal from Restormer), but Fig. 3
-   draws none; we follow the figure, as models.md does. The parameter count cannot settle it:
+   draws none; we follow the figure. The parameter count cannot settle it:
    Restormer's four refinement blocks at C = 24 would add only ~35k parameters.
    Output = ``conv3x3(decoder_1 + shallow features) + input``: the figure's feature-level
    global residual plus an image-level residual, which costs nothing.
 3. Restormer conventions where the figure shows no detail: WithBias LayerNorm, no bias in any
    convolution, pixel-(un)shuffle down/upsampling, 1x1 skip-fusion convs, input padded by
    reflection to a multiple of 8 and cropped back.
-4. Expert body (models.md Sec. 4): ``1x1 C->C_R``, ``1x1 C_R->C_R`` giving z, ``z * DWConv_k(z)``,
+4. Expert body (Fig. 3): ``1x1 C->C_R``, ``1x1 C_R->C_R`` giving z, ``z * DWConv_k(z)``,
    ``1x1 C_R->C_R``, with C_R = C / r. No GELU inside the modulation: the product is already
    non-linear. Every expert (and the controller) has its own down-projection.
 5. Router: global average pool of the normalised input -> Linear(C -> T, with bias) -> softmax
@@ -351,14 +349,14 @@ SPEC = ModelSpec(
         auto_cpu="bf16",
         bf16_max_abs_dev=0.00996,
         note=(
-            "bf16 deviation measured with untrained weights (torch.manual_seed(0), paper variant) on the "
-            "256x256 centre crop of CBSD68/101085.png, fp32 vs torch.autocast('cpu', bfloat16) "
-            "(python -m tools.measure_model daair); seeds 0-2 on two images gave 0.004-0.013. With the "
-            "shipped daair-aio3 weights bf16 moved every 3-task score by at most 0.02 dB (airtool evaluate --model daair "
-            "--suite 3task --precision fp32|bf16), so bf16 is the CPU default on CPUs with bf16 hardware. LayerNorm statistics and the routers run in fp32, so bf16 cannot flip a routing "
-            "decision by rounding. fp16 untested, so not offered."
+            "bf16 is the CPU default on CPUs with bf16 hardware, routers and LayerNorm statistics in fp32 "
+            "(docs/models.md#precision); fp16 is untested, so not offered."
         ),
     ),
     weights={"aio3": "daair-aio3.safetensors"},
+    # python -m tools.tile_safety (promptir, fp32, 32 px overlap), mean dB against the whole image: all 5 of
+    # SOTS_outdoor_mini, haze 448 px -0.05 (384 px -0.16); the first 10 of Rain100L, rain 384 px -0.02
+    # (256 px -0.14); the first 10 of CBSD68 sigma 25, noise 128 px +0.03 (no tile moved it further).
+    min_tile={"haze": 448, "rain": 384, "noise": 128},
     notes="Hyper-parameters are ours where the paper lost them; see the module docstring.",
 )

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airtool.precision import PRECISIONS  # re-exported here: the one table of names
 
+WHOLE_IMAGE_ONLY = 0  # a ``min_tile`` entry: no tile that was measured matched the whole image
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -64,6 +66,11 @@ class ModelSpec:
     ``weights`` maps a setting name ("aio3", ...) to a file name under ``weights/``.
     ``needs_clip``: the model reads semantics from a frozen CLIP image encoder given by a local
     path (``--clip``), attached after it is built (``attach_clip``; see ``models.clip_encoder``).
+    ``min_tile`` maps a task to the smallest square tile (pixels, at the default 32 px overlap) whose
+    tiled result stays within 0.05 dB of the whole image (either way) on that task's evaluation set
+    (``WHOLE_IMAGE_ONLY``: none did), as ``python -m tools.tile_safety`` measures it; a
+    tile sees only its own pixels, and a degradation judged from the whole picture (haze) needs more
+    of them than a local one (noise).
     """
 
     name: str
@@ -82,6 +89,20 @@ class ModelSpec:
     family: str | None = None  # the architecture's registry name when this entry is a resized copy
     default_variant: str = "paper"
     needs_clip: bool = False
+    min_tile: Mapping[str, int] = field(default_factory=dict)
+
+    def tile_floor(self, task: str | None = None) -> float:
+        """The smallest tile ``--tile auto`` may choose (``math.inf``: only the whole image).
+
+        Without ``task`` (a restore does not know a picture's degradation) the largest over the
+        measured tasks, since any of them may come in; a model nobody measured keeps to the whole
+        image, as a tile can cost quality nobody has seen."""
+        import math
+
+        sizes = [self.min_tile[task]] if task in self.min_tile else list(self.min_tile.values())
+        if not sizes or WHOLE_IMAGE_ONLY in sizes:
+            return math.inf
+        return float(max(sizes))
 
     def config(self, variant: str | None = None) -> Any:
         variant = variant or self.default_variant

@@ -95,13 +95,16 @@ SPEC = ModelSpec(
         auto_cpu="bf16",
         bf16_max_abs_dev=0.0095,
         note=(
-            "LayerNorm statistics in fp32; fp16 untested, so not offered. bf16 is the CPU default (on CPUs with "
-            "bf16 hardware): with the shipped symunet-s weights (same blocks) bf16 moved every 3-task score by at "
-            "most 0.01 dB (airtool evaluate --model symunet-s --suite 3task --precision fp32|bf16); no trained "
-            "paper-size weights exist yet to repeat it at full width."
+            "bf16 is the CPU default on CPUs with bf16 hardware, LayerNorm statistics in fp32 (checked with "
+            "symunet-s, the same blocks: docs/models.md#precision); fp16 is untested, so not offered."
         ),
     ),
     weights={"aio3": "symunet-aio3.safetensors"},
+    # python -m tools.tile_safety (promptir, fp32, 32 px overlap), mean dB against the whole image: all 5 of
+    # SOTS_outdoor_mini, haze 512 px +0.01 (448 px +0.09; smaller tiles score higher on the mean but lose
+    # up to 3.7 dB on one image); the first 10 of Rain100L, rain 192 px -0.04 (smaller not measured); the
+    # first 3 of CBSD68 sigma 25, noise 384 px +0.04 (256 px +0.17).
+    min_tile={"haze": 512, "rain": 192, "noise": 384},
 )
 
 # SymUNet-S: the same architecture at width 16 with fewer blocks, the size this project can
@@ -113,6 +116,10 @@ SMALL_SPEC = replace(
     variants={"small": SPEC.variants["small"], "tiny": SPEC.variants["tiny"]},
     params=783_501,
     weights={"aio3": "symunet-s-aio3.safetensors"},
+    # python -m tools.tile_safety (promptir, fp32, 32 px overlap), mean dB against the whole image on all
+    # of SOTS_outdoor_mini, Rain100L and CBSD68 sigma 25: haze 512 px +0.04 (448 px +0.0504, 384 px -0.20),
+    # rain 384 px -0.04 (256 px -0.25), noise 384 px +0.02 (256 px +0.06).
+    min_tile={"haze": 512, "rain": 384, "noise": 384},
     family="symunet",
     default_variant="small",
     notes="Width 16, encoder (1,2,2), middle 2, decoder (2,2,1): not the paper's configuration.",

@@ -67,3 +67,36 @@ def test_disk_full_half_way_through_writes_then_a_rerun_completes(tmp_path, monk
     again = restore([str(src)], str(out), options)
     assert (again.exit_code, again.count("skipped"), again.count("done")) == (0, 3, 3)
     assert _files(out) == clean
+
+
+def test_a_large_picture_interrupted_mid_way_resumes_from_its_tiles_to_the_same_file(tmp_path, tiny_weights):
+    """Ctrl-C after 5 of 16 tiles: exit 130, no output, the finished tiles kept beside it; the rerun
+    continues from them and writes the bytes an uninterrupted run writes, then the tiles go."""
+    from airtool.io.tile_resume import folder_for
+    from airtool.report import NullReporter
+
+    src = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(4).integers(0, 256, (170, 180, 3), dtype=np.uint8)).save(src)
+    options = RestoreOptions(model="symunet", weights=str(tiny_weights), device="cpu", precision="fp32", tile=64,
+                             tile_overlap=16)
+    restore([str(src)], str(tmp_path / "whole" / "big.png"), options)
+
+    class CtrlC(NullReporter):
+        def tiles(self, name, done, total):
+            if done >= 5:
+                raise KeyboardInterrupt
+
+    out = tmp_path / "out" / "big.png"
+    assert restore([str(src)], str(out), options, CtrlC()).exit_code == 130
+    assert not out.exists() and any(folder_for(out).glob("w*.bin"))
+    seen: list[int] = []
+
+    class Follow(NullReporter):
+        def tiles(self, name, done, total):
+            seen.append(done)
+
+    report = restore([str(src)], str(out), options, Follow())
+    assert report.exit_code == 0 and seen[0] == 5
+    assert "resumed: 5 of 16 tiles kept from an interrupted run" in report.results[0].notes
+    assert out.read_bytes() == (tmp_path / "whole" / "big.png").read_bytes()
+    assert not folder_for(out).exists()

@@ -158,3 +158,65 @@ def test_integer_pixels_give_what_the_float_path_then_rounding_gives(dtype, chan
     assert out.dtype == dtype and out.shape == pixels.shape
     assert np.array_equal(out, np.rint(expected.astype(np.float64) * levels).astype(dtype))
     assert not np.array_equal(out, pixels)  # the network did something
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _stop_after(k: int):
+    """A progress callback that interrupts the run once ``k`` tiles are done."""
+    def on_tile(done: int, total: int) -> None:
+        if done >= k:
+            raise _Interrupt
+    return on_tile
+
+
+@pytest.mark.parametrize("dtype, channels, batch, k", [
+    (np.uint8, 3, 1, 1), (np.uint8, 3, 1, 7), (np.uint16, 1, 2, 6), (np.float32, 3, 3, 9), (np.uint8, 3, 1, 15)])
+def test_an_interrupted_tiled_restore_resumes_from_its_kept_tiles_to_the_same_bytes(tmp_path, dtype, channels, batch, k):
+    """Interrupted after ``k`` of 16 tiles, then run again: the kept tiles are not computed again,
+    and the picture is bit-for-bit the one an uninterrupted run gives."""
+    from airtool.io.tile_resume import TileStore
+
+    spec = get_spec("symunet")
+    model = spec.create("tiny")
+    restorer = Restorer(model, spec, Runtime(torch.device("cpu"), "fp32"), TileOptions(64, 16, batch))
+    rng = np.random.default_rng(2)
+    pixels = rng.random((170, 180, channels), dtype=np.float32)
+    if dtype != np.float32:
+        pixels = np.rint(pixels * np.iinfo(dtype).max).astype(dtype)
+    expected = restorer(pixels)
+    store = TileStore(tmp_path / ".out.png.airtool-tiles")
+    with pytest.raises(_Interrupt):
+        restorer.restore(pixels, on_tile=_stop_after(k), resume=store)
+    assert any(store.folder.glob("w*.bin"))
+    seen: list[tuple[int, int]] = []
+    out, info = restorer.restore(pixels, on_tile=lambda done, total: seen.append((done, total)), resume=store)
+    assert out.dtype == expected.dtype and np.array_equal(out, expected)
+    assert seen[0] == (k // batch * batch, 16) and info["resumed_tiles"] == seen[0][0]
+    assert info["notes"] == ["--tile 64: symunet needs tiles of at least 512 px to match its whole-image result",
+                             f"resumed: {seen[0][0]} of 16 tiles kept from an interrupted run"]
+    assert sorted(p.name for p in store.folder.iterdir()) == ["key.json", "rows.bin"]  # no window needed any more
+
+
+def test_kept_tiles_of_another_picture_or_setting_are_not_used(tmp_path):
+    from airtool.io.tile_resume import TileStore
+
+    spec = get_spec("symunet")
+    restorer = Restorer(spec.create("tiny"), spec, Runtime(torch.device("cpu"), "fp32"), TileOptions(64, 16, 1))
+    pixels = np.random.default_rng(2).random((150, 150, 3), dtype=np.float32)
+    store = TileStore(tmp_path / "kept")
+    with pytest.raises(_Interrupt):
+        restorer.restore(pixels, on_tile=_stop_after(5), resume=store)
+    other = pixels.copy()
+    other[0, 0, 0] = 1 - other[0, 0, 0]
+    seen: list[int] = []
+    out, info = restorer.restore(other, on_tile=lambda done, total: seen.append(done), resume=store)
+    assert seen[0] == 0 and "resumed_tiles" not in info and np.array_equal(out, restorer(other))
+    with pytest.raises(_Interrupt):
+        restorer.restore(pixels, on_tile=_stop_after(5), resume=store)
+    wider = Restorer(restorer.model, spec, restorer.runtime, TileOptions(64, 24, 1))
+    seen.clear()
+    assert np.array_equal(wider.restore(pixels, on_tile=lambda d, t: seen.append(d), resume=store)[0], wider(pixels))
+    assert seen[0] == 0  # another overlap: started afresh
