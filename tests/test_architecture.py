@@ -20,8 +20,6 @@ ALLOWED: dict[str, set[str]] = {
     "engine": {CORE, "io", "degrade", "models"},
     "api": {CORE, "io", "degrade", "models", "engine"},
     "cli": {CORE, "api"},  # and the two registries' names (REGISTRIES), for options and completion
-    # What is left of the old developer tools (tile_safety.py) until it moves to tools/; not installed.
-    "devtools": {CORE, "io", "degrade", "models", "engine", "api", "cli", "package"},
 }
 
 # Top-level folders of the checkout that are not installed: the package must never import them.
@@ -65,10 +63,8 @@ def test_each_module_imports_only_the_layers_below_it(path: Path):
     assert not bad, f"{module} ({own}) imports {bad}; allowed: {sorted(ALLOWED[own])}"
 
 
-def test_nothing_but_devtools_imports_devtools():
-    users = [str(p.relative_to(PACKAGE)) for p in _sources() if "devtools" not in p.parts
-             and any(name.startswith("airtool.devtools") for name in _imports(p))]
-    assert not users
+def test_no_development_tools_inside_the_package():
+    assert not (PACKAGE / "devtools").exists(), "development tools belong in tools/, outside the package"
 
 
 def test_nothing_in_the_package_imports_tools_or_tests():
