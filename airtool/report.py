@@ -59,7 +59,17 @@ class RunReport:
             "interrupted": self.interrupted,
             "exit_code": self.exit_code,
             **self.about,
+            "untrained_seen": self.untrained_seen(),
+            "untrained_kept": sum(r.extra.get("untrained") == "kept" for r in self.results),
         }
+
+    def untrained_seen(self) -> dict[str, int]:
+        """Task -> pictures that looked like it, among the tasks the weights were not trained for."""
+        seen: dict[str, int] = {}
+        for r in self.results:
+            for task in r.extra.get("untrained_signs", []):
+                seen[task] = seen.get(task, 0) + 1
+        return seen
 
 
 class Reporter(Protocol):
@@ -178,19 +188,28 @@ class ConsoleReporter(NullReporter):
             line += " (interrupted; run again to resume)"
         if report.about.get("model"):
             line += f" with {_escape(describe_model(report.about))}"
-        self.console.print(line)
+        self.console.print(line + _escape(describe_untrained(s["untrained_seen"], s["untrained_kept"])))
 
 
 def describe_model(about: dict) -> str:
-    """'daair (weights daair-aio3.safetensors: trained for noise, rain, haze; not for blur, lowlight)'."""
+    """'daair (weights daair-aio3.safetensors: trained for noise, rain, haze)'. What they were not
+    trained for is said only where a picture looked like it (``describe_untrained``)."""
     if not about.get("weights"):
         return f"{about['model']} (no weights)"
-    if about.get("tasks"):
-        missing = about.get("untrained_tasks") or []
-        coverage = f"trained for {', '.join(about['tasks'])}" + (f"; not for {', '.join(missing)}" if missing else "")
-    else:
-        coverage = "tasks not recorded"
+    coverage = f"trained for {', '.join(about['tasks'])}" if about.get("tasks") else "tasks not recorded"
     return f"{about['model']} (weights {about['weights']}: {coverage})"
+
+
+def describe_untrained(seen: dict[str, int], kept: int) -> str:
+    """'; 3 pictures looked like lowlight and 1 like blur, which these weights were not trained
+    for: 4 kept unchanged (--untrained restore restores them)', or '' when none did."""
+    if not seen:
+        return ""
+    counts = [f"{n} picture{'s' if n != 1 else ''} looked like {task}" if i == 0 else f"{n} like {task}"
+              for i, (task, n) in enumerate(seen.items())]
+    what = counts[0] if len(counts) == 1 else f"{', '.join(counts[:-1])} and {counts[-1]}"
+    done = f"{kept} kept unchanged (--untrained restore restores them)" if kept else "restored anyway"
+    return f"; {what}, which these weights were not trained for: {done}"
 
 
 class MultiReporter(NullReporter):

@@ -53,6 +53,10 @@ Print a traceback on internal errors.
 .TP
 .B CUDA_VISIBLE_DEVICES, OMP_NUM_THREADS, PYTORCH_CUDA_ALLOC_CONF
 Honoured by PyTorch.
+.TP
+.B OMP_WAIT_POLICY
+airtool sets PASSIVE unless it, GOMP_SPINCOUNT or KMP_BLOCKTIME is set: waiting OpenMP threads
+sleep instead of spinning, so a run beside other busy jobs gets its fair share of the cores.
 .SH FILES
 .TP
 .I weights/manifest.json

@@ -10,7 +10,9 @@ and the tests call them directly.
 
 Progress is one protocol, events (``progress``): pass ``on_event=callable``, or
 ``progress=True`` for a ``tqdm.auto`` bar; restore and degrade also take a ``Reporter``.
-Nothing here prints, reads argv or imports torch at import time.
+Nothing here prints, reads argv or imports torch at import time. Importing it before torch sets
+``OMP_WAIT_POLICY=PASSIVE`` unless the caller chose a wait setting (``airtool/openmp.py``): torch's
+threads then sleep rather than spin while they wait, which keeps runs beside busy jobs fair.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from airtool.api.evaluate import evaluate
 from airtool.api.models import models
 from airtool.api.progress import Event, EventReporter, EventSink, TqdmBar
 from airtool.api.train import campaign, export, presets, train
+from airtool.openmp import prefer_passive_wait
+
+prefer_passive_wait()  # none of the imports above loads torch
 
 __all__ = [
     "BatchOptions", "DegradeOptions", "RestoreOptions", "build_restorer", "degrade", "describe_weights", "restore",

@@ -63,6 +63,9 @@ class RestoreOptions(BatchOptions):
     batch_size: int = 1
     threads: int | None = None
     compile: bool = False
+    # Pictures that look like a task the weights were not trained for (low light, blur):
+    # "keep" writes them unchanged, "restore" restores them anyway (engine/untrained.py).
+    untrained: str = "keep"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -76,6 +79,9 @@ class RestoreOptions(BatchOptions):
             raise UsageError("--batch-size must be >= 1")
         check_precision_name(self.precision)
         check_threads(self.threads)
+        from airtool.engine.untrained import check_choice
+
+        check_choice(self.untrained)
 
 
 def shard(jobs: list[Job]) -> list[Job]:
@@ -92,7 +98,9 @@ def restore(inputs: list[str], output: str, options: RestoreOptions = RestoreOpt
 
     An existing output counts as done only if the folder's provenance record says the same
     recipe (model, weights, options) made it; one made by another is refused before any work
-    unless ``overwrite`` (``airtool.io.provenance``).
+    unless ``overwrite`` (``airtool.io.provenance``). A picture that looks like low light or blur
+    where the weights were not trained for it is written unchanged, or with ``untrained="restore"``
+    restored anyway, and gets a note either way (``engine/untrained.py``).
     """
     from airtool.engine.batch import run_batch
 
@@ -100,12 +108,15 @@ def restore(inputs: list[str], output: str, options: RestoreOptions = RestoreOpt
     work = plan(inputs, output, recursive=options.recursive, suffix=options.suffix, fmt=options.format)
     work.jobs = shard(work.jobs)
     _clean_temps(work, output)
+    if not options.overwrite:
+        _clean_kept_tiles(work)
     has_work = _has_work(work, options.overwrite)
     if has_work:
         _check_writable(work, output)  # before the model loads: a read-only destination is one line
         _check_codec(work, options)
     weights = describe_weights(options)
-    recipe = _recipe(options, weights)
+    untrained = _untrained_check(options, weights)
+    recipe = _recipe(options, weights, untrained.choice)
     provenance = _provenance(work, output)
     if provenance is not None and not options.overwrite:
         _refuse_other_recipes(provenance, work, recipe)
@@ -114,7 +125,7 @@ def restore(inputs: list[str], output: str, options: RestoreOptions = RestoreOpt
         # A dry run checks what the real run needs (destination, model, weights, device,
         # precision), so it fails exactly when the real run would; it only skips the inference.
         restorer = build_restorer(options)
-    stages = _restore_stages(restorer, options, reporter, provenance, recipe)
+    stages = _restore_stages(restorer, options, reporter, provenance, recipe, untrained)
     about = _about(options.model, weights)
     return run_batch(work, stages, reporter, overwrite=options.overwrite, dry_run=options.dry_run, about=about)
 
@@ -151,10 +162,20 @@ def _about(model: str, weights: Any) -> dict:
             "untrained_tasks": list(weights.untrained_tasks)}
 
 
-def _recipe(options: RestoreOptions, weights: Any) -> Recipe:
+def _recipe(options: RestoreOptions, weights: Any, untrained: str) -> Recipe:
     return Recipe(model=options.model, weights_sha256=weights.sha256 if weights else None, variant=options.variant,
                   precision=options.precision, tile=options.tile, tile_overlap=options.tile_overlap,
-                  quality=options.quality, weights=weights.file if weights else None)
+                  quality=options.quality, weights=weights.file if weights else None, untrained=untrained)
+
+
+def _untrained_check(options: RestoreOptions, weights: Any) -> Any:
+    """What to look for in each picture: the weights' untrained tasks that show a sign. With none
+    (all trained, or not recorded) the choice cannot change a pixel and counts as ``restore``."""
+    from airtool.degradation_signs import SIGNS
+    from airtool.engine.untrained import UntrainedCheck
+
+    tasks = tuple(t for t in (weights.untrained_tasks if weights else ()) if t in SIGNS)
+    return UntrainedCheck(tasks, options.untrained if tasks else "restore")
 
 
 def _provenance(work: Plan, output: str) -> Provenance | None:
@@ -225,6 +246,25 @@ def _clean_temps(work: Plan, output: str) -> None:
                 clean_finished(job.dst)
 
 
+def _clean_kept_tiles(work: Plan) -> None:
+    """Remove the kept tiles (``io.tile_resume``) of outputs that were written after all."""
+    from airtool.io.tile_resume import folder_for
+
+    for job in work.jobs:
+        if job.kind != VIDEO and _output_exists(job) and folder_for(job.dst).is_dir():
+            _tile_store(job).remove()
+
+
+def _tile_store(job: Job, recipe: Recipe | None = None) -> Any:
+    """Where a tiled restore of ``job`` keeps its finished tiles, so a rerun resumes (None: stdout)."""
+    if job.dst is None:
+        return None
+    from airtool.io.tile_resume import TileStore, folder_for
+
+    about = {} if recipe is None else {"weights_sha256": recipe.weights_sha256, "variant": recipe.variant}
+    return TileStore(folder_for(job.dst), about)
+
+
 def _check_codec(work: Plan, options: BatchOptions) -> None:
     """A ``--codec`` the bundled ffmpeg cannot write is a usage error before any work."""
     if not options.codec or not any(job.kind == VIDEO for job in work.jobs):
@@ -241,9 +281,9 @@ def _check_codec(work: Plan, options: BatchOptions) -> None:
 
 
 def _restore_stages(restorer: Any, options: RestoreOptions, reporter: Reporter, provenance: Provenance | None,
-                    recipe: Recipe):
+                    recipe: Recipe, untrained: Any):
     from airtool.engine.allocator import give_back_after
-    from airtool.engine.batch import Stages
+    from airtool.engine.batch import Saved, Stages
 
     def load(job: Job) -> Any:
         if job.kind == VIDEO:
@@ -254,13 +294,19 @@ def _restore_stages(restorer: Any, options: RestoreOptions, reporter: Reporter, 
         give_back_after(picture.pixels.nbytes)  # what decoding a large picture freed (engine/allocator.py)
         return picture
 
-    def compute(job: Job, item: Any) -> tuple[Any, dict]:
+    def compute(job: Job, item: Any) -> tuple[Any, dict, list[str]]:
         if job.kind == VIDEO:
-            return _video(job, item, options, reporter, lambda index, pixels: restorer(pixels), _restore_recipe(options)), {}
+            return _video(job, item, options, reporter, lambda index, pixels: restorer(pixels), _restore_recipe(options)), {}, []
         check_encodable(item, format_for(job, item.format), str(job.dst or "-"))  # before the inference
-        pixels, info = restorer.restore(item.pixels, on_tile=lambda done, total: reporter.tiles(job.rel, done, total))
-        facts = {"model": recipe.model, "weights_sha256": recipe.weights_sha256, **info}
-        return item.with_pixels(pixels), facts
+        verdict = untrained.judge(item.pixels)
+        if verdict.keep:  # written as it came: these weights would make it worse
+            return item, {"model": recipe.model, "weights_sha256": recipe.weights_sha256, **verdict.facts()}, verdict.notes()
+        pixels, info = restorer.restore(item.pixels, on_tile=lambda done, total: reporter.tiles(job.rel, done, total),
+                                        resume=_tile_store(job, recipe))
+        notes = info.pop("notes", [])  # the tile's notes go with the file's (stderr, and --json "notes")
+        notes += verdict.notes()
+        facts = {"model": recipe.model, "weights_sha256": recipe.weights_sha256, **info, **verdict.facts()}
+        return item.with_pixels(pixels), facts, notes
 
     def record(job: Job) -> Callable[[Path], None] | None:
         if provenance is None or job.dst is None:
@@ -269,9 +315,12 @@ def _restore_stages(restorer: Any, options: RestoreOptions, reporter: Reporter, 
 
     def save_and_give_back(job: Job, item: Any) -> Any:
         saved = save(job, item[0])
+        store = _tile_store(job) if job.kind != VIDEO else None
+        if store is not None:
+            store.remove()  # the output is written: its kept tiles are done with
         pixels = getattr(item[0], "pixels", None)  # a picture; a finished video has none
         give_back_after(0 if pixels is None else pixels.nbytes)  # what encoding a large picture freed
-        return saved
+        return Saved(saved, item[2], {}) if item[2] and isinstance(saved, str) else saved
 
     save = _with_videos(_saver(options.quality, record))
     return Stages(load=load, compute=compute, save=save_and_give_back, is_done=_output_exists,

@@ -93,11 +93,14 @@ def _resolve(
 
 
 def export(
-    run: str | Path, out: str | Path, *, use_ema: bool = True, dtype: str = "bf16", manifest: bool = True,
-    command: str = "",
+    run: str | Path, out: str | Path, *, use_ema: bool = True, dtype: str = "bf16",
+    manifest: str | Path | bool | None = None, command: str = "",
 ) -> ExportResult:
-    """Write a run's (EMA) weights as safetensors, plus an entry in the manifest beside them."""
+    """Write a run's (EMA) weights as safetensors, with their manifest entry in the file's
+    metadata and no other file; ``manifest`` also adds the entry to a manifest: a JSON file, a
+    folder's manifest.json, or ``True`` for the one beside ``out``."""
     from airtool.engine.train import export_run, resolve_run
+    from airtool.models.weights_info import MANIFEST_NAME
     from airtool.precision import PRECISIONS
 
     out = Path(out)
@@ -105,7 +108,8 @@ def export(
         raise UsageError(f"--out {out}: the file name must end in .safetensors")
     if dtype not in PRECISIONS:
         raise UsageError(f"--dtype {dtype!r}: use {', '.join(PRECISIONS[1:])} or {PRECISIONS[0]}")
-    return export_run(resolve_run(str(run)), out, use_ema=use_ema, command=command, manifest=manifest, dtype=dtype)
+    target = out.parent / MANIFEST_NAME if manifest is True else Path(manifest) if manifest else None
+    return export_run(resolve_run(str(run)), out, use_ema=use_ema, command=command, manifest=target, dtype=dtype)
 
 
 def presets() -> list[tuple[str, TrainConfig]]:

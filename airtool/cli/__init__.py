@@ -23,7 +23,7 @@ from airtool.cli import envvars
 
 EXIT_CODES = """Exit status: 0 all done (skipped files count as done), 1 fatal error (model, weights, device,
 unwritable output folder), 2 usage error, 3 some inputs failed while all others were written,
-130 interrupted."""
+130 interrupted, finished work kept (training stopped by kill: 143, with a checkpoint)."""
 
 
 
@@ -124,8 +124,10 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     """Entry point: run the app, turning airtool errors into one line and an exit code."""
     from airtool.errors import AirtoolError
+    from airtool.openmp import prefer_passive_wait
     from airtool.report import one_line, print_error
 
+    prefer_passive_wait()  # before anything imports torch: fair speed beside other jobs
     try:
         app(standalone_mode=True)
     except AirtoolError as err:

@@ -38,6 +38,8 @@ input's format, sniffed from its bytes, unless --format says otherwise).
 Existing outputs are skipped, so running the same command again resumes an interrupted batch.
 Videos (mp4, mkv, mov, webm, avi; found by content) keep their audio and subtitles, timing and
 rotation; a long one resumes from its last finished segment. Needs: pip install 'airtool[video]'.
+A picture that looks like low light or blur, which the weights were not trained for, is written
+unchanged with a note saying so (--untrained restore restores it anyway).
 
 Examples:
 
@@ -68,6 +70,7 @@ def restore(
     max_pixels: MaxPixels = 256_000_000,
     threads: Threads = None,
     compile: Compile = False,
+    untrained: Annotated[str, typer.Option("--untrained", metavar="keep|restore", help="Pictures that look like low light or blur, which the weights were not trained for: keep them unchanged, or restore them anyway. Either way each gets a note.")] = "keep",
     codec: Codec = None,
     crf: Crf = None,
     pix_fmt: PixFmt = None,
@@ -92,7 +95,7 @@ def restore(
             model=model, weights=weights, variant=variant, clip=clip, device=device, precision=precision, tile=parse_tile(tile),
             tile_overlap=tile_overlap, batch_size=batch_size, overwrite=overwrite, suffix=suffix, format=fmt,
             quality=quality, recursive=recursive, dry_run=dry_run, max_pixels=max_pixels, threads=threads,
-            compile=compile, codec=codec, crf=crf, pix_fmt=pix_fmt, segment=segment,
+            compile=compile, codec=codec, crf=crf, pix_fmt=pix_fmt, segment=segment, untrained=untrained,
         )
         report = run(inputs, output, options, make_reporter(json_out, quiet, "restored"))
     except AirtoolError as err:

@@ -21,9 +21,11 @@ from airtool.cli.common import fail
 HELP = """Train a model from a YAML config (a shipped preset name or a file), or resume a run.
 
 Each run lives in runs/<name>/: the resolved config.yaml, log.jsonl and the last two
-checkpoints. --set train.cpu_ranks=N|auto shares each step's batch among N one-thread
-processes on the CPU (auto: one per thread), started under torchrun. Multi-GPU:
-torchrun --nproc-per-node N -m airtool train --config ...
+checkpoints. --time-limit stops the run with a checkpoint once it has trained that long (the
+same as --set train.time_limit_s=SECONDS); Ctrl-C or kill (SIGTERM) stops it between two steps
+with a checkpoint too, and it exits 128 + the signal's number. --set train.cpu_ranks=N|auto
+shares each step's batch among N one-thread processes on the CPU (auto: one per thread),
+started under torchrun. Multi-GPU: torchrun --nproc-per-node N -m airtool train --config ...
 
 Examples:
 
@@ -31,6 +33,7 @@ Examples:
   airtool train --list-configs
   airtool train --config cpu-small
   airtool train --config symunet-aio3 --set data.batch_size=2 --set train.steps=1000
+  airtool train --config cpu-small --time-limit 2h
   airtool train --resume runs/cpu-small
   airtool train --config cpu-small --set data.root=/path/to/data
   airtool train export runs/cpu-small --out my-weights/cpu-small.safetensors
@@ -50,6 +53,7 @@ def train(
     overrides: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a config key: --set train.optim.lr=1e-4 (repeatable).")] = None,
     resume: Annotated[Optional[str], typer.Option("--resume", metavar="RUN", help="Continue a run (folder, or name under runs/) from its last good checkpoint.")] = None,
     list_configs: Annotated[bool, typer.Option("--list-configs", help="List the shipped presets and exit.")] = False,
+    time_limit: Annotated[Optional[str], typer.Option("--time-limit", metavar="SECONDS|90m|2h", help="Stop with a checkpoint after training this long (train.time_limit_s).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Training events as JSON lines on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress; only errors and the final line.")] = False,
 ) -> None:
@@ -61,13 +65,44 @@ def train(
         if list_configs:
             _list_configs()
             return
-        ranks = _cpu_ranks(config, list(overrides or []), resume)
+        overrides = [*(overrides or []), *_time_limit_override(time_limit)]
+        ranks = _cpu_ranks(config, overrides, resume)
         if ranks > 1:
-            raise typer.Exit(_launch(ranks, config, list(overrides or []), resume, json_out, quiet))
-        result = _run(config, list(overrides or []), resume, json_out, quiet)
+            raise typer.Exit(_launch(ranks, config, overrides, resume, json_out, quiet))
+        result = _run(config, overrides, resume, json_out, quiet)
     except AirtoolError as err:
         fail(err)
     _done(result, json_out)
+    _exit_if_stopped(result, f"airtool train --resume {shlex.quote(str(result.run))}")
+
+
+def _time_limit_override(value: str | None) -> list[str]:
+    """``--time-limit`` as the ``--set`` it stands for: seconds, or a number of minutes (m) or hours (h)."""
+    if value is None:
+        return []
+    from airtool.errors import UsageError
+
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    number, unit = (value[:-1], units[value[-1]]) if value[-1:] in units else (value, 1.0)
+    try:
+        seconds = float(number) * unit
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise UsageError(f"--time-limit {value!r}: give a positive number of seconds, or e.g. 90m or 2h")
+    return [f"train.time_limit_s={seconds!r}"]
+
+
+def _exit_if_stopped(result: Any, again: str) -> None:
+    """A run that Ctrl-C or kill stopped exits 128 + the signal, as the shell would have, after
+    one line saying its steps are kept and how to go on (``again``)."""
+    if result.stopped_by is None:
+        return
+    if result.rank == 0:
+        kept = f"checkpoint kept: {result.checkpoint}" if result.checkpoint else "no checkpoint written"
+        typer.echo(f"airtool train: stopped by signal {result.stopped_by} at step {result.step}; {kept} "
+                   f"(continue with: {again})", err=True)
+    raise typer.Exit(128 + result.stopped_by)
 
 
 def _cpu_ranks(config: str | None, overrides: list[str], resume: str | None) -> int:
@@ -116,7 +151,7 @@ def _done(result: Any, json_out: bool) -> None:
 
         typer.echo(json.dumps({"event": "result", "run": str(result.run), "step": result.step, "loss": result.loss,
                                "val": result.val, "checkpoint": str(result.checkpoint) if result.checkpoint else None,
-                               "wall_time_s": result.wall_time_s}))
+                               "wall_time_s": result.wall_time_s, "stopped_by": result.stopped_by}))
 
 
 class _Reporter:
@@ -223,8 +258,7 @@ def campaign(
     except AirtoolError as err:
         fail(err)
     _done(result, json_out)
-    if result.stopped_by is not None:
-        raise typer.Exit(128 + result.stopped_by)
+    _exit_if_stopped(result, "airtool train campaign" + (f" --run {shlex.quote(run)}" if run else ""))
 
 
 def _deadline(until: str | None, hours: float | None) -> float | None:
@@ -259,20 +293,23 @@ def export(
     run: Annotated[str, typer.Argument(help="Run folder (or name under runs/).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .safetensors file, e.g. weights/symunet-aio3.safetensors.")],
     raw: Annotated[bool, typer.Option("--no-ema", help="Export the raw weights instead of the EMA weights.")] = False,
-    no_manifest: Annotated[bool, typer.Option("--no-manifest", help="Do not add an entry to manifest.json beside --out.")] = False,
+    manifest: Annotated[Optional[Path], typer.Option("--manifest", metavar="FILE|DIR", help="Also add the file's entry (with its sha256) to this manifest JSON file, or to DIR/manifest.json.")] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="Storage type of the weights: bf16, fp16 or fp32.")] = "bf16",
 ) -> None:
-    """Write a run's EMA weights (inference part only) as safetensors, plus a manifest entry."""
+    """Write a run's EMA weights (inference part only) as safetensors, and nothing else: its
+    manifest entry (data, steps, hardware, commands) goes inside the file's metadata, where
+    'airtool models' and restore read it. --manifest also adds the entry to a manifest file."""
     from airtool.errors import AirtoolError
 
     try:
         from airtool.api import export as run_export
 
         command = "airtool " + shlex.join(sys.argv[1:]) if sys.argv else ""
-        result = run_export(run, out, use_ema=not raw, dtype=dtype, manifest=not no_manifest, command=command)
+        result = run_export(run, out, use_ema=not raw, dtype=dtype, manifest=manifest, command=command)
     except AirtoolError as err:
         fail(err)
-    typer.echo(f"wrote {result.path} (step {result.step}, sha256 {result.sha256[:16]}…)", err=True)
+    also = f"; entry added to {result.manifest}" if result.manifest else ""
+    typer.echo(f"wrote {result.path} (step {result.step}, sha256 {result.sha256[:16]}…){also}", err=True)
 
 
 def register(app: typer.Typer) -> None:

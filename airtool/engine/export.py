@@ -1,6 +1,8 @@
-"""``airtool train export``: a run's newest good checkpoint as a safetensors weights file, and its
-manifest entry (sha256, data, steps, hardware, wall time, commands; for a warm start the
-starting file and the lineage of every run behind it)."""
+"""``airtool train export``: a run's newest good checkpoint as a safetensors weights file that
+carries its own manifest entry (data, steps, hardware, wall time, commands; for a warm start the
+starting file and the lineage of every run behind it) in its metadata, so that exporting writes
+only the file asked for. The entry is added to a manifest file (with the file's sha256, which the
+file cannot hold about itself) only when one is named: how ``weights/manifest.json`` is kept."""
 
 from __future__ import annotations
 
@@ -14,8 +16,11 @@ from airtool.engine.checkpoints import load_latest_checkpoint
 from airtool.engine.data import describe
 from airtool.engine.run_folder import load_run_config
 from airtool.engine.train_config import TrainConfig
-from airtool.engine.warm_start import run_summary
+from airtool.engine.warm_start import run_summary, with_sha256
+from airtool.errors import UsageError
+from airtool.io.atomic import atomic_path
 from airtool.models import get_spec
+from airtool.models.weights_info import EMBEDDED_ENTRY_KEY, MANIFEST_NAME
 
 
 @dataclass(frozen=True)
@@ -27,13 +32,16 @@ class ExportResult:
 
 
 def export_run(
-    run: Path, out: Path, *, use_ema: bool = True, command: str = "", manifest: bool = True, dtype: str = "bf16"
+    run: Path, out: Path, *, use_ema: bool = True, command: str = "", manifest: Path | None = None,
+    dtype: str = "bf16",
 ) -> ExportResult:
     """Write the (EMA) weights of ``inference_modules()`` from a run's newest good checkpoint as
-    safetensors with the model and training config in its metadata, and add a manifest entry
-    (sha256, data, steps, hardware, wall time, command) in ``out``'s folder."""
-    from airtool.models.weights import save_weights, update_manifest
+    safetensors with the model, the training config and the manifest entry (data, steps,
+    hardware, wall time, command) in its metadata; with ``manifest`` (a JSON file, or a folder
+    for its ``manifest.json``), also add the entry, with the sha256, to that file."""
+    from airtool.models.weights import save_weights
 
+    manifest = _manifest_path(manifest)
     cfg = load_run_config(run)
     ckpt, ckpt_path, _ = load_latest_checkpoint(run / "checkpoints")
     spec = get_spec(cfg.model.name)
@@ -46,23 +54,54 @@ def export_run(
     if ckpt.get("clip"):
         meta["airtool_clip"] = ckpt["clip"]  # the frozen encoder it was trained with (not in the file)
     out = Path(out)
+    entry = _manifest_entry(cfg, variant, ckpt, run, model_cfg, command, dtype, out.name)
+    meta[EMBEDDED_ENTRY_KEY] = json.dumps(entry, sort_keys=True)
     sha = save_weights(model.inference_modules(), out, model=cfg.model.name, variant=variant,
                        config=model_cfg, metadata=meta, dtype=dtype)
-    if not manifest:
-        return ExportResult(out, sha, int(ckpt["step"]), None)
-    entry = _manifest_entry(cfg, variant, ckpt, run, sha, model_cfg, command, dtype, out.name)
-    update_manifest(out.parent, out.name, entry)
-    return ExportResult(out, sha, int(ckpt["step"]), out.parent / "manifest.json")
+    if manifest is not None:
+        add_to_manifest(manifest, out.name, with_sha256(entry, sha))
+    return ExportResult(out, sha, int(ckpt["step"]), manifest)
+
+
+def _manifest_path(manifest: Path | None) -> Path | None:
+    """The manifest file to add the entry to: ``manifest`` itself, or a folder's manifest.json.
+    Checked before the export's work, so a bad path costs nothing."""
+    if manifest is None:
+        return None
+    manifest = Path(manifest)
+    if manifest.is_dir():
+        manifest = manifest / MANIFEST_NAME
+    if manifest.suffix != ".json":
+        raise UsageError(f"--manifest {manifest}: give a .json file or a folder for its {MANIFEST_NAME}")
+    return manifest
+
+
+def add_to_manifest(path: Path, name: str, entry: dict[str, Any]) -> None:
+    """Add or replace the entry of file ``name`` in the manifest at ``path`` (made if missing,
+    written atomically); an unreadable manifest is an error, never overwritten."""
+    manifest: dict[str, Any] = {"files": {}}
+    if path.is_file():
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise UsageError(f"--manifest {path}: not a readable manifest ({err})") from None
+        if not isinstance(manifest, dict) or not isinstance(manifest.setdefault("files", {}), dict):
+            raise UsageError(f"--manifest {path}: not a manifest (no 'files' mapping)")
+    manifest["files"][name] = entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 def _manifest_entry(
-    cfg: TrainConfig, variant: str, ckpt: dict[str, Any], run: Path, sha: str, model_cfg: dict, command: str,
+    cfg: TrainConfig, variant: str, ckpt: dict[str, Any], run: Path, model_cfg: dict, command: str,
     dtype: str = "fp32", out_name: str = "",
 ) -> dict:
+    """The file's manifest entry, all but its sha256 (which the file it is stored in cannot hold)."""
     commands = (run / "command.txt").read_text().splitlines() if (run / "command.txt").is_file() else []
     val = ckpt.get("val") or {}
     entry = {
-        "sha256": sha, "model": cfg.model.name, "variant": variant, "setting": cfg.setting,
+        "model": cfg.model.name, "variant": variant, "setting": cfg.setting,
         "config": {"model": model_cfg, "train": to_dict(cfg)}, "data": describe(cfg.data),
         "steps": int(ckpt["step"]), "hardware": ckpt.get("hardware", ""), "dtype": dtype,
         "wall_time_s": round(float(ckpt.get("wall_time_s", 0.0)), 1),

@@ -18,13 +18,8 @@ from airtool.errors import WeightsError
 
 def load_init_weights(model: nn.Module, model_name: str, path: str | Path) -> dict[str, Any]:
     """Load ``path`` into ``model`` strictly; returns what the run records about its start."""
-    from airtool.models.weights import (
-        load_state_strict,
-        read_manifest,
-        read_state_dict,
-        sha256_of,
-        verify_against_manifest,
-    )
+    from airtool.models.weights import load_state_strict, read_state_dict, sha256_of, verify_against_manifest
+    from airtool.models.weights_info import read_manifest_entry
 
     path = Path(path)
     verify_against_manifest(path)
@@ -33,9 +28,19 @@ def load_init_weights(model: nn.Module, model_name: str, path: str | Path) -> di
     if saved_for and saved_for != model_name:
         raise WeightsError(f"{path}: weights of {saved_for!r}, not of {model_name!r} (model.init)")
     load_state_strict(model.inference_modules(), state, str(path))
-    entry = read_manifest(path.parent).get("files", {}).get(path.name, {})
-    return {"file": str(path), "sha256": sha256_of(path), "steps": _int(meta.get("airtool_steps")),
-            "lineage": lineage_of(entry, path.name)}
+    sha = sha256_of(path)
+    entry = read_manifest_entry(path)  # the manifest's beside it, else the one stored in the file
+    return {"file": str(path), "sha256": sha, "steps": _int(meta.get("airtool_steps")),
+            "lineage": lineage_of(with_sha256(entry, sha) if entry else {}, path.name)}
+
+
+def with_sha256(entry: dict[str, Any], sha: str) -> dict[str, Any]:
+    """``entry`` with the sha256 of its file, which an entry stored inside that file lacks: its
+    own and that of the last run of its lineage (the run that made the file)."""
+    done = {**entry, "sha256": sha}
+    if done.get("lineage") and done["lineage"][-1].get("sha256") is None:
+        done["lineage"] = [*done["lineage"][:-1], {**done["lineage"][-1], "sha256": sha}]
+    return done
 
 
 def lineage_of(entry: dict[str, Any], name: str) -> list[dict[str, Any]]:

@@ -41,6 +41,9 @@ class Recipe:
     tile_overlap: int
     quality: int
     weights: str | None = None
+    # keep|restore: what became of pictures that look like a task the weights were not trained
+    # for (engine/untrained.py); records from before it have none, and restored them.
+    untrained: str = "restore"
 
     @property
     def id(self) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,22 +21,11 @@ from airtool.errors import WeightsError
 from airtool.io.atomic import atomic_path
 from airtool.models import get_spec
 from airtool.models.spec import ModelSpec
-from airtool.models.weights_info import MANIFEST_NAME, sha256_of
+from airtool.models.weights_info import MANIFEST_NAME, sha256_of, weights_dir
 from airtool.precision import dtype_of
 
 # Wrappers used by BasicSR (params / params_ema), Lightning (state_dict) and others.
 _WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model_state_dict", "model", "net")
-
-
-def weights_dir() -> Path:
-    """Where shipped weights live: ``$AIRTOOL_WEIGHTS``, else the installed package data."""
-    env = os.environ.get("AIRTOOL_WEIGHTS")
-    if env:
-        return Path(env)
-    packaged = Path(__file__).resolve().parent.parent / "weights"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "weights"  # running from a source checkout
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

@@ -1,14 +1,15 @@
 """What a weights file can restore: the tasks it was trained on and its measured scores.
 
-Read from the ``manifest.json`` beside the file (what ``airtool train export`` writes and what
-ships in ``weights/``), else from the safetensors metadata that export stores in the file
-itself. No torch import: ``airtool models`` and the restore summary use this.
+Read from the ``manifest.json`` beside the file (what ships in ``weights/``), else from the
+manifest entry that ``airtool train export`` stores in the file's safetensors metadata, else from
+the rest of that metadata. No torch import: ``airtool models`` and the restore summary use this.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from airtool.tasks import SETTINGS, TASKS
 
 MANIFEST_NAME = "manifest.json"
+EMBEDDED_ENTRY_KEY = "airtool_manifest_entry"  # safetensors metadata: the entry as JSON, without sha256
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,17 @@ class WeightsInfo:
         return data
 
 
+def weights_dir() -> Path:
+    """Where shipped weights live: ``$AIRTOOL_WEIGHTS``, else the installed package data."""
+    env = os.environ.get("AIRTOOL_WEIGHTS")
+    if env:
+        return Path(env)
+    packaged = Path(__file__).resolve().parent.parent / "weights"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "weights"  # running from a source checkout
+
+
 def describe(path: str | Path, sha256: str | None = None) -> WeightsInfo:
     """Facts about the weights file at ``path`` (the manifest's sha256 is trusted when given
     none; ``restore`` passes the one it verified)."""
@@ -69,11 +82,21 @@ def describe(path: str | Path, sha256: str | None = None) -> WeightsInfo:
 
 
 def read_manifest_entry(path: Path) -> dict[str, Any]:
+    """The file's entry in the manifest beside it, else the entry stored in the file ({} if none)."""
     try:
         manifest = json.loads((path.parent / MANIFEST_NAME).read_text())
     except (OSError, ValueError):
-        return {}
+        manifest = None
     entry = manifest.get("files", {}).get(path.name) if isinstance(manifest, dict) else None
+    return entry if isinstance(entry, dict) else embedded_entry(path)
+
+
+def embedded_entry(path: Path) -> dict[str, Any]:
+    """The manifest entry ``airtool train export`` stored in the file's metadata ({} if none)."""
+    try:
+        entry = json.loads(safetensors_metadata(path).get(EMBEDDED_ENTRY_KEY, "{}"))
+    except ValueError:
+        return {}
     return entry if isinstance(entry, dict) else {}
 
 

@@ -52,6 +52,10 @@ def test_train_and_export_from_python_with_events(tmp_path: Path):
     assert result.step == 2
     exported = api.export(result.run, tmp_path / "w" / "tiny.safetensors", dtype="fp32")
     assert exported.path.is_file() and exported.step == 2
+    assert exported.manifest is None and [p.name for p in exported.path.parent.iterdir()] == ["tiny.safetensors"]
+    beside = api.export(result.run, exported.path, dtype="fp32", manifest=True)  # as before: the one beside
+    assert beside.manifest == exported.path.parent / "manifest.json"
+    assert json.loads(beside.manifest.read_text())["files"]["tiny.safetensors"]["sha256"] == beside.sha256
     with pytest.raises(UsageError, match="must end in .safetensors"):
         api.export(result.run, tmp_path / "w" / "tiny.pt")
     with pytest.raises(UsageError, match="--config NAME|FILE"):

@@ -1,5 +1,5 @@
 """What a run tells its user: the weights and their tasks, per-image facts, DaAIR's own view of
-the degradation, stage times and progress inside an image (issue 19, items 1 and 2)."""
+the degradation, stage times and progress inside an image."""
 
 from __future__ import annotations
 
@@ -44,8 +44,8 @@ def test_models_lists_each_weights_files_tasks_and_scores_from_the_manifest():
         bench = entry["scores"]["promptir_3task"]
         assert info["scores"]["promptir_3task"] == bench[entry["model"]]
         assert info["input_scores"]["promptir_3task"] == bench["identity"]
-    table = runner.invoke(app, ["models"], env={"COLUMNS": "200"})
-    assert "trained for" in table.stdout and "blur, lowlight" in table.stdout
+    table = runner.invoke(app, ["models"], env={"COLUMNS": "200"})  # piped: plain columns
+    assert "trained_for" in table.stdout and "blur,lowlight" in table.stdout
 
 
 def test_summary_names_the_weights_and_their_tasks_and_each_line_what_ran(tmp_path):
@@ -68,8 +68,41 @@ def test_summary_names_the_weights_and_their_tasks_and_each_line_what_ran(tmp_pa
         assert "degradation" not in record  # SymUNet does not predict the degradation
     people = runner.invoke(app, [*args, "--overwrite"])
     assert people.exit_code == 0, people.output
-    assert ("with symunet-s (weights symunet-s-aio3.safetensors: trained for noise, rain, haze; "
-            "not for blur, lowlight)") in people.stderr
+    assert "with symunet-s (weights symunet-s-aio3.safetensors: trained for noise, rain, haze)" in people.stderr
+    assert "not trained for" not in people.stderr and "lowlight" not in people.stderr  # no picture looked like it
+    assert (summary["untrained_seen"], summary["untrained_kept"]) == ({}, 0)
+
+
+def _dark_photo(path: Path, seed: int = 2) -> Path:
+    """A low-light picture: a textured scene at a sixth of its brightness."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scene = np.kron(np.random.default_rng(seed).integers(0, 256, (12, 12, 3)), np.ones((8, 8, 1)))
+    Image.fromarray((scene / 6).astype(np.uint8)).save(path)
+    return path
+
+
+def test_a_picture_that_looks_untrained_is_kept_with_a_note_and_the_summary_says_so(tmp_path):
+    dark = _dark_photo(tmp_path / "in" / "dark.png")
+    _photo(tmp_path / "in" / "plain.png", 96, 96)
+    out = tmp_path / "out"
+    args = ["restore", str(dark.parent), str(out), "-m", "symunet-s", "--device", "cpu", "--precision", "fp32"]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    *files, summary = _records(result.stdout)
+    by_name = {Path(r["input"]).name: r for r in files}
+    note = by_name["dark.png"]["notes"][0]
+    assert note.startswith("looks like lowlight (mean brightness") and "kept unchanged" in note
+    assert (by_name["dark.png"]["untrained"], by_name["dark.png"]["untrained_signs"]) == ("kept", ["lowlight"])
+    assert np.array_equal(np.asarray(Image.open(out / "dark.png")), np.asarray(Image.open(dark)))
+    assert by_name["plain.png"]["notes"] == [] and "untrained" not in by_name["plain.png"]
+    assert (summary["untrained_seen"], summary["untrained_kept"]) == ({"lowlight": 1}, 1)
+    again = runner.invoke(app, [*args, "--untrained", "restore"])  # the kept output was made otherwise
+    assert again.exit_code == 2 and "untrained keep" in again.stderr and "--overwrite" in again.stderr
+    people = runner.invoke(app, [*args, "--untrained", "restore", "--overwrite"])
+    assert people.exit_code == 0, people.output
+    assert "restored anyway" in people.stderr and "note " in people.stderr
+    assert ("; 1 picture looked like lowlight, which these weights were not trained for: restored anyway"
+            in people.stderr)
 
 
 def _daair_that_sees(tmp_path: Path, task: int) -> Path:

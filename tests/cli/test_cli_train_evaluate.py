@@ -132,7 +132,7 @@ def test_train_resume_and_export_end_to_end(tmp_path: Path, pairs):
     assert again.exit_code == 0, again.output
     assert "to step 2" in again.stderr and yaml.safe_load((run / "config.yaml").read_text())["train"]["steps"] == 2
     out = tmp_path / "weights" / "tiny.safetensors"
-    exported = runner.invoke(app, ["train", "export", str(run), "--out", str(out)])
+    exported = runner.invoke(app, ["train", "export", str(run), "--out", str(out), "--manifest", str(out.parent / "manifest.json")])
     assert exported.exit_code == 0, exported.output
     entry = json.loads((out.parent / "manifest.json").read_text())["files"]["tiny.safetensors"]
     assert entry["steps"] == 2 and len(entry["command"]["train"]) == 2
@@ -154,3 +154,81 @@ def test_only_rank_0_draws_the_progress_bar_on_a_terminal(monkeypatch, rank, bar
         monkeypatch.setenv("RANK", rank)
     with _Reporter(json_out=False, quiet=False) as reporter:
         assert (reporter.bar is not None) == bar
+
+
+def _tiny_run_config(tmp_path: Path, steps: int) -> Path:
+    """A symunet-tiny run of ``steps`` steps on three noisy crops; its folder is runs/cli-tiny."""
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        _png(tmp_path / "data" / "clean" / f"{i}.png", rng.integers(0, 256, (36, 36, 3), dtype=np.uint8))
+    config = {
+        "name": "cli-tiny", "output_dir": str(tmp_path / "runs"), "model": {"name": "symunet", "variant": "tiny"},
+        "data": {"root": str(tmp_path / "data"), "crop": 32, "batch_size": 1, "workers": 0,
+                 "sources": [{"path": "clean", "task": "noise", "sigmas": [25]}]},
+        "val": {"every": 0}, "train": {"steps": steps, "ckpt_every": 100, "device": "cpu"},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_ctrl_c_stops_training_with_a_checkpoint_and_exits_130(tmp_path: Path, monkeypatch):
+    import os
+    import signal
+
+    from airtool.cli import train as cli_train
+
+    heard = cli_train._Reporter.__call__
+
+    def ctrl_c_after_step_2(self, event):
+        heard(self, event)
+        if event.get("event") == "step" and event["step"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(cli_train._Reporter, "__call__", ctrl_c_after_step_2)
+    result = runner.invoke(app, ["train", "--config", str(_tiny_run_config(tmp_path, 6)), "--quiet"])
+    assert result.exit_code == 128 + signal.SIGINT, result.output
+    checkpoint = tmp_path / "runs" / "cli-tiny" / "checkpoints" / "step-00000002.pt"
+    assert checkpoint.is_file()
+    assert f"stopped by signal 2 at step 2; checkpoint kept: {checkpoint}" in result.stderr
+    assert "airtool train --resume" in result.stderr.splitlines()[-1]
+
+
+def test_time_limit_sets_the_runs_limit_in_seconds(tmp_path: Path):
+    result = runner.invoke(app, ["train", "--config", str(_tiny_run_config(tmp_path, 1)), "--time-limit", "90m",
+                                 "--quiet"])
+    assert result.exit_code == 0, result.output
+    saved = yaml.safe_load((tmp_path / "runs" / "cli-tiny" / "config.yaml").read_text())
+    assert saved["train"]["time_limit_s"] == 5400
+    assert "--time-limit" in runner.invoke(app, ["train", "--help"]).stdout
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "abc", "2x", "inf", ""])
+def test_a_bad_time_limit_is_one_usage_line(value):
+    result = runner.invoke(app, ["train", "--config", "cpu-small", "--time-limit", value])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"airtool: error: --time-limit {value!r}: give a positive number of seconds, or e.g. 90m or 2h"]
+
+
+def test_export_writes_only_the_file_named_with_its_entry_inside(tmp_path: Path):
+    from airtool.models.weights_info import describe, embedded_entry, sha256_of
+
+    trained = runner.invoke(app, ["train", "--config", str(_tiny_run_config(tmp_path, 1)), "--quiet"])
+    assert trained.exit_code == 0, trained.output
+    run, out = tmp_path / "runs" / "cli-tiny", tmp_path / "w" / "tiny.safetensors"
+    exported = runner.invoke(app, ["train", "export", str(run), "--out", str(out), "--dtype", "fp32"])
+    assert exported.exit_code == 0, exported.output
+    assert sorted(p.name for p in out.parent.iterdir()) == ["tiny.safetensors"]
+    inside = embedded_entry(out)
+    assert inside["steps"] == 1 and "sha256" not in inside and inside["command"]["export"].startswith("airtool ")
+    info = describe(out)
+    assert (info.steps, info.tasks, info.sha256) == (1, ("noise",), sha256_of(out))
+    listed = tmp_path / "lists" / "manifest.json"
+    again = runner.invoke(app, ["train", "export", str(run), "--out", str(out), "--dtype", "fp32",
+                                "--manifest", str(listed)])
+    assert again.exit_code == 0 and f"entry added to {listed}" in again.stderr
+    entry = json.loads(listed.read_text())["files"]["tiny.safetensors"]
+    assert entry == {**embedded_entry(out), "sha256": sha256_of(out)}
+    bad = runner.invoke(app, ["train", "export", str(run), "--out", str(out), "--manifest", str(tmp_path / "m.txt")])
+    assert bad.exit_code == 2 and "give a .json file or a folder" in bad.stderr

@@ -109,7 +109,7 @@ def test_rgba_bound_for_jpeg_is_refused_before_its_inference(tmp_path, monkeypat
     calls = []
 
     class CountingRestorer:
-        def restore(self, pixels, on_tile=None):
+        def restore(self, pixels, on_tile=None, resume=None):
             calls.append(pixels.shape)
             return pixels, {}
 

@@ -125,7 +125,7 @@ def test_a_lost_run_folder_continues_the_exported_weights_on_the_same_schedule(p
         api.campaign(preset=str(preset), run=first, weights=tmp_path / "none.safetensors",
                      on_event=stop_after_checkpoint(4))
     weights = tmp_path / "weights" / "symunet-tiny.safetensors"
-    api.export(first, weights, dtype="fp32")
+    api.export(first, weights, dtype="fp32", manifest=weights.parent / "manifest.json")
     assert shipped_step(weights) == 4
     plan = plan_campaign(str(preset), run=tmp_path / "lost", weights=weights)
     assert not plan.resume and plan.cfg.train.start_step == 4 and plan.cfg.model.init == str(weights)
@@ -141,7 +141,7 @@ def test_a_lost_run_folder_continues_the_exported_weights_on_the_same_schedule(p
     entry = json.loads((weights.parent / "manifest.json").read_text())["files"][weights.name]
     assert entry["steps"] == 4 and entry["run_steps"] == 4 and entry["core_hours"] is not None
     assert T.load_checkpoint(first / "checkpoints" / "step-00000004.pt")["cpu_time_s"] > 0
-    api.export(tmp_path / "lost", weights, dtype="fp32")
+    api.export(tmp_path / "lost", weights, dtype="fp32", manifest=weights.parent / "manifest.json")
     entry = json.loads((weights.parent / "manifest.json").read_text())["files"][weights.name]
     assert (entry["steps"], entry["run_steps"], entry["total_steps"]) == (6, 2, 6)
     assert read_state_dict(weights)[1]["airtool_steps"] == "6"

@@ -176,7 +176,7 @@ def test_export_writes_ema_weights_and_a_manifest_entry(reference, tmp_path: Pat
 
     result, _ = reference
     out = tmp_path / "weights" / "symunet-tiny-test.safetensors"
-    exported = T.export_run(result.run, out, command="airtool train export ...")
+    exported = T.export_run(result.run, out, command="airtool train export ...", manifest=out.parent / "manifest.json")
     manifest = json.loads((out.parent / "manifest.json").read_text())["files"][out.name]
     assert manifest["sha256"] == sha256_of(out) == exported.sha256
     assert (manifest["model"], manifest["variant"], manifest["steps"]) == ("symunet", "tiny", 4)
@@ -241,7 +241,7 @@ def test_se_symunet_trains_with_its_frozen_clip_and_exports_without_it(data, tmp
     assert set(ckpt["model"]) == set(ckpt["ema"]) == set(network.state_dict())  # no CLIP tensors
     assert len(ckpt["optimizer"]["param_groups"][0]["params"]) == len(list(network.parameters()))
     assert ckpt["clip"].startswith("CLIP vision 2x32")
-    exported = T.export_run(result.run, tmp_path / "se.safetensors", manifest=False)
+    exported = T.export_run(result.run, tmp_path / "se.safetensors")
     with safe_open(str(exported.path), framework="pt") as fh:
         assert set(fh.keys()) == set(network.state_dict()) and "CLIP vision" in fh.metadata()["airtool_clip"]
     model, _ = load_model("se-symunet", exported.path, clip=tiny_clip_dir)

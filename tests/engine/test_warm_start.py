@@ -25,7 +25,7 @@ def first_export(tmp_path_factory) -> tuple[Path, Path]:
     out = tmp_path_factory.mktemp("first")
     result = T.train(tiny_config(root, out, steps=2))
     weights = out / "weights" / "symunet-tiny.safetensors"
-    T.export_run(result.run, weights, command="export one")
+    T.export_run(result.run, weights, command="export one", manifest=weights.parent / "manifest.json")
     return root, weights
 
 
@@ -54,7 +54,7 @@ def test_export_of_a_warm_start_carries_the_lineage(first_export, tmp_path: Path
     root, weights = first_export
     result = T.train(_warm(root, tmp_path, weights, steps=3))
     second = tmp_path / "w2" / "symunet-tiny.safetensors"
-    T.export_run(result.run, second, command="export two")
+    T.export_run(result.run, second, command="export two", manifest=second.parent / "manifest.json")
     entry = json.loads((second.parent / "manifest.json").read_text())["files"][second.name]
     assert [run["steps"] for run in entry["lineage"]] == [2, 3]
     assert entry["total_steps"] == 5 and entry["init"]["steps"] == 2
@@ -75,3 +75,19 @@ def test_warm_start_from_a_missing_file_is_one_error(first_export, tmp_path: Pat
     root, _ = first_export
     with pytest.raises(WeightsError, match="not found"):
         T.train(_warm(root, tmp_path, tmp_path / "nope.safetensors", steps=1))
+
+
+def test_the_lineage_also_comes_from_the_entry_inside_a_file_exported_alone(first_export, tmp_path: Path):
+    from airtool.models.weights_info import sha256_of
+
+    root, weights = first_export
+    alone = tmp_path / "alone" / "symunet-tiny.safetensors"
+    alone.parent.mkdir()
+    alone.write_bytes(weights.read_bytes())  # no manifest beside it: only the entry stored inside
+    result = T.train(_warm(root, tmp_path, alone, steps=3))
+    second = tmp_path / "w2" / "symunet-tiny.safetensors"
+    T.export_run(result.run, second, command="export two", manifest=second.parent / "manifest.json")
+    entry = json.loads((second.parent / "manifest.json").read_text())["files"][second.name]
+    assert [run["steps"] for run in entry["lineage"]] == [2, 3] and entry["total_steps"] == 5
+    assert entry["lineage"][0]["sha256"] == sha256_of(alone) == entry["init"]["sha256"]
+    assert entry["lineage"][-1]["sha256"] == sha256_of(second)

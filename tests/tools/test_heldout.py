@@ -18,7 +18,7 @@ def test_heldout_scores_match_the_runs_own_validation(tmp_path: Path):
     preset.write_text(to_yaml(cfg))
     result = T.train(cfg)
     weights = tmp_path / "tiny.safetensors"
-    T.export_run(result.run, weights, manifest=False, dtype="fp32")
+    T.export_run(result.run, weights, dtype="fp32")
     scores = heldout_scores(weights, str(preset))
     assert scores["val_psnr"] == pytest.approx(result.val["val_psnr"], abs=1e-3)
     assert scores["val_psnr_noise"] == pytest.approx(result.val["val_psnr_noise"], abs=1e-3)
