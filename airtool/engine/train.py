@@ -188,7 +188,9 @@ def _fast_forward(scheduler: Any, steps: int) -> None:
 class Trainer:
     """Owns the model, optimiser, schedule, EMA and run folder of one training run (one rank)."""
 
-    def __init__(self, cfg: TrainConfig, run: Path, dist: Dist, on_event: EventSink | None) -> None:
+    def __init__(
+        self, cfg: TrainConfig, run: Path, dist: Dist, on_event: EventSink | None, warm_start: bool = True,
+    ) -> None:
         self.run, self.dist, self.on_event = run, dist, on_event
         self.malloc = tune_malloc()  # freed activations stay in the process for the next step
         self.device = select_device(cfg.train.device)
@@ -199,7 +201,8 @@ class Trainer:
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         seed_everything(cfg.seed)  # identical initial weights on every rank
         self.model = spec.create(cfg.model.variant)
-        self.init_info = _warm_start(self.model, cfg.model)
+        # A resumed run takes its weights from the checkpoint, so its starting file need not exist any more.
+        self.init_info = _warm_start(self.model, cfg.model) if warm_start else None
         _attach_clip(self.model, cfg.model)  # frozen, outside parameters(): not in the optimiser or EMA
         self.model = self.model.to(self.device).train()
         self.model.to(memory_format=self.memory_format)
@@ -452,7 +455,7 @@ def train(
     if dist.main:
         prepare_run(cfg, run, resume, command)
         remove_stale_temps(run / "checkpoints")  # a checkpoint write cut short by a killed run
-    trainer = Trainer(cfg, run, dist, on_event)
+    trainer = Trainer(cfg, run, dist, on_event, warm_start=not resume)
     trainer.stop_at = stop_at
     resumed_from = None
     if resume:

@@ -145,3 +145,18 @@ def test_a_lost_run_folder_continues_the_exported_weights_on_the_same_schedule(p
     entry = json.loads((weights.parent / "manifest.json").read_text())["files"][weights.name]
     assert (entry["steps"], entry["run_steps"], entry["total_steps"]) == (6, 2, 6)
     assert read_state_dict(weights)[1]["airtool_steps"] == "6"
+
+
+def test_a_run_resumes_after_its_starting_file_is_gone(preset: Path, tmp_path: Path):
+    first = tmp_path / "first"
+    with pytest.raises(Stop):
+        api.campaign(preset=str(preset), run=first, weights=tmp_path / "none.safetensors",
+                     on_event=stop_after_checkpoint(2))
+    weights = tmp_path / "weights" / "symunet-tiny.safetensors"
+    api.export(first, weights, dtype="fp32", manifest=weights.parent / "manifest.json")
+    run = tmp_path / "from-file"
+    with pytest.raises(Stop):
+        api.campaign(preset=str(preset), run=run, weights=weights, on_event=stop_after_checkpoint(4))
+    weights.unlink()  # a candidate folder cleaned away: the checkpoint has everything
+    result = api.campaign(preset=str(preset), run=run, weights=weights)
+    assert result.step == STEPS and result.resumed_from.name == "step-00000004.pt"
