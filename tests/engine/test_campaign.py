@@ -119,13 +119,20 @@ def test_sigterm_stops_between_steps_with_a_checkpoint(preset: Path, tmp_path: P
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored after the run
 
 
-def test_a_lost_run_folder_continues_the_exported_weights_on_the_same_schedule(preset: Path, tmp_path: Path):
+def exported_at(step: int, preset: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A campaign run stopped after its checkpoint at ``step``, and that checkpoint exported with
+    a manifest entry, as a session ships its weights."""
     first = tmp_path / "first"
     with pytest.raises(Stop):
         api.campaign(preset=str(preset), run=first, weights=tmp_path / "none.safetensors",
-                     on_event=stop_after_checkpoint(4))
+                     on_event=stop_after_checkpoint(step))
     weights = tmp_path / "weights" / "symunet-tiny.safetensors"
     api.export(first, weights, dtype="fp32", manifest=weights.parent / "manifest.json")
+    return first, weights
+
+
+def test_a_lost_run_folder_continues_the_exported_weights_on_the_same_schedule(preset: Path, tmp_path: Path):
+    first, weights = exported_at(4, preset, tmp_path)
     assert shipped_step(weights) == 4
     plan = plan_campaign(str(preset), run=tmp_path / "lost", weights=weights)
     assert not plan.resume and plan.cfg.train.start_step == 4 and plan.cfg.model.init == str(weights)
@@ -148,12 +155,7 @@ def test_a_lost_run_folder_continues_the_exported_weights_on_the_same_schedule(p
 
 
 def test_a_run_resumes_after_its_starting_file_is_gone(preset: Path, tmp_path: Path):
-    first = tmp_path / "first"
-    with pytest.raises(Stop):
-        api.campaign(preset=str(preset), run=first, weights=tmp_path / "none.safetensors",
-                     on_event=stop_after_checkpoint(2))
-    weights = tmp_path / "weights" / "symunet-tiny.safetensors"
-    api.export(first, weights, dtype="fp32", manifest=weights.parent / "manifest.json")
+    _, weights = exported_at(2, preset, tmp_path)
     run = tmp_path / "from-file"
     with pytest.raises(Stop):
         api.campaign(preset=str(preset), run=run, weights=weights, on_event=stop_after_checkpoint(4))
