@@ -41,7 +41,7 @@ def campaign(
 
     plan = engine_campaign.plan_campaign(
         preset or engine_campaign.CAMPAIGN_PRESET, overrides, run=Path(run) if run else None,
-        weights=Path(weights) if weights else engine_campaign.CAMPAIGN_WEIGHTS,
+        weights=Path(weights) if weights else None,
     )
     with Progress(on_event, progress, f"training {plan.cfg.name}") as sink:
         if sink is not None:

@@ -22,7 +22,7 @@ from airtool.engine.train_config import TrainConfig, load_train_config
 from airtool.errors import ConfigError
 
 CAMPAIGN_PRESET = "symunet-campaign"
-CAMPAIGN_WEIGHTS = Path("weights/symunet-aio3.safetensors")
+CAMPAIGN_WEIGHTS = "symunet-aio3.safetensors"  # in the shipped weights folder (models.weights_info.weights_dir)
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,13 @@ def shipped_step(weights: Path) -> int:
 
 def plan_campaign(
     preset: str = CAMPAIGN_PRESET, overrides: list[str] | tuple[str, ...] = (), *, run: Path | None = None,
-    weights: Path = CAMPAIGN_WEIGHTS,
+    weights: Path | None = None,
 ) -> CampaignStart:
     """How the campaign goes on from here (see the module docstring); ``overrides`` apply to a
     new run's preset or to a resumed run's saved config alike."""
+    from airtool.models.weights_info import weights_dir
+
+    weights = Path(weights) if weights is not None else weights_dir() / CAMPAIGN_WEIGHTS
     base = load_train_config(preset, list(overrides))
     run = Path(run) if run is not None else Path(base.output_dir) / base.name
     if list_checkpoints(run / "checkpoints"):
