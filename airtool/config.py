@@ -9,7 +9,7 @@ default are required.
   ``ConfigError("train.optim.lr_base: unknown key")``, a wrong type names the path and both types.
 - ``load_yaml(path, cls, overrides)`` reads with ``yaml.safe_load`` and applies ``--set`` overrides;
   ``read_yaml``, ``merge_trees`` and ``build`` are its steps, for loaders that combine files
-  (a training preset's ``base:``, engine/train_config.py).
+  (a training preset's ``base:``, engine/training/config.py).
 - ``apply_overrides(cfg, ["a.b=c", ...])`` parses each value with ``yaml.safe_load`` (never exec).
 - ``to_dict`` / ``to_yaml`` give the resolved config back, for the run folder.
 """

@@ -247,7 +247,7 @@ RANK_ERRORS_ENV = "AIRTOOL_RANK_ERRORS"
 def print_error(line: str) -> None:
     """Write an error line to stderr; in a rank that ``train.cpu_ranks`` launched, into the
     launcher's folder instead (``RANK_ERRORS_ENV``): ranks fail alike on one config, and the
-    launcher prints each distinct line once (``engine/cpu_ranks.py``)."""
+    launcher prints each distinct line once (``engine/training/cpu_ranks.py``)."""
     import os
 
     folder, rank = os.environ.get(RANK_ERRORS_ENV), os.environ.get("RANK")

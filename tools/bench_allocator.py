@@ -1,4 +1,4 @@
-"""What the malloc settings of ``engine/allocator.py`` give: page faults and ms per pass, both ways.
+"""What the malloc settings of ``engine/hardware/allocator.py`` give: page faults and ms per pass, both ways.
 
 Usage (repo root, venv active; a quiet machine):
 
@@ -31,8 +31,8 @@ def measure(model: str, size: int, threads: int, repeats: int) -> dict:
 
     import torch
 
-    from airtool.engine.allocator import malloc_state
-    from airtool.engine.load import load_restorer
+    from airtool.engine.hardware.allocator import malloc_state
+    from airtool.engine.inference.load import load_restorer
 
     torch.set_num_threads(threads)
     restorer = load_restorer(model, device="cpu", precision="fp32", random_seed=0)

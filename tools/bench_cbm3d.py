@@ -55,7 +55,7 @@ def cbm3d(sigma: float) -> Denoiser:
 
 def airtool_model(name: str, weights: str | None = None) -> Denoiser:
     """A registered model through ``evaluate``'s inference path (fp32, untiled, batch 1)."""
-    from airtool.engine.evaluate import load_for_eval
+    from airtool.engine.evaluation.evaluate import load_for_eval
 
     model = load_for_eval(name, weights, None, "cpu", "fp32")
     return lambda noisy: model(noisy)[0]
@@ -63,7 +63,7 @@ def airtool_model(name: str, weights: str | None = None) -> Denoiser:
 
 def noisy_pairs(folder: Path, sigma: float, every: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(name, noisy, clean) as ``airtool evaluate --task noise:σ`` makes them, every ``every``-th."""
-    from airtool.engine.evaluate import PROTOCOLS, Task, find_pairs, iter_inputs
+    from airtool.engine.evaluation.evaluate import PROTOCOLS, Task, find_pairs, iter_inputs
 
     task = Task("noise", sigma)
     pairs = find_pairs(folder, task)
@@ -88,7 +88,7 @@ def score_method(name: str, denoise: Denoiser, pairs: list[tuple[str, np.ndarray
 
 
 def cpu_name() -> str:
-    from airtool.engine.cpuinfo import read_cpu
+    from airtool.engine.hardware.cpuinfo import read_cpu
 
     return read_cpu().describe()
 

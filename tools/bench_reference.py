@@ -13,7 +13,7 @@ on the machine hits them alike. Reports the median ms of each, the speed-ups, an
 max |airtool fp32 - reference| over the output.
 
 In one process every path shares the process's malloc settings, which airtool tunes
-(``engine/allocator.py``), so that ratio is the code's alone. ``--processes N`` instead runs N
+(``engine/hardware/allocator.py``), so that ratio is the code's alone. ``--processes N`` instead runs N
 rounds of two processes in turn: the reference alone with glibc's own settings
 (``AIRTOOL_MALLOC=default``: the authors' code as a user runs it) and airtool's default path
 alone as ``airtool restore`` runs it, each timing ``--repeats`` passes after a warm-up; it
@@ -32,8 +32,8 @@ import time
 
 import torch
 
-from airtool.engine.infer import Restorer
-from airtool.engine.load import load_restorer
+from airtool.engine.inference.infer import Restorer
+from airtool.engine.inference.load import load_restorer
 from airtool.models import blocks
 from tests.reference.symunet_reference import ReferenceSymUNet
 from tools import child_env
@@ -71,7 +71,7 @@ def timed_ms(run, repeats: int) -> list[float]:
 
 def worker(path: str, args: argparse.Namespace) -> dict:
     """One path alone in this process: ``reference`` or ``airtool`` (the default path)."""
-    from airtool.engine.allocator import malloc_state
+    from airtool.engine.hardware.allocator import malloc_state
 
     torch.set_num_threads(args.threads)
     reference, fast = build(args.weights)
@@ -119,7 +119,7 @@ def main() -> None:
         sys.stdout.write(json.dumps(result, indent=None if args.worker else 2) + "\n")
         return
 
-    from airtool.engine.allocator import malloc_state
+    from airtool.engine.hardware.allocator import malloc_state
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -33,7 +33,7 @@ Modes (``--set`` keys of ``train``):
   compile    channels-last fp32 with torch.compile of the training forward
   default    what ``airtool train`` does on this machine now (precision/layout/optimiser auto)
   glibc-malloc  default, but with glibc's own malloc settings (``AIRTOOL_MALLOC=default``), as
-             every mode ran before ``engine/allocator.py``; baseline runs so too
+             every mode ran before ``engine/hardware/allocator.py``; baseline runs so too
   ddp        default, spread over one DDP rank per thread (``--threads`` ranks of 1 thread, each
              ``batch / threads`` samples), whatever ``--ranks`` says: the other modes' single
              process against the same cores as ranks, in one run
@@ -75,7 +75,7 @@ PRESETS = {"symunet": "symunet-cpu-aio3", "symunet-s": "symunet-s-aio3", "daair"
 
 
 def config_for(model: str, size: int, batch: int, mode: str, data_root: str):
-    from airtool.engine.train import load_train_config
+    from airtool.engine.training.train import load_train_config
 
     sets = [f"data.crop={size}", f"data.batch_size={batch}", f"data.root={data_root}", "train.amp=null", *MODES[mode]]
     if PRESETS[model] == "ndr-restore-aio3":  # a GPU preset: take the CPU presets' data
@@ -101,8 +101,8 @@ def measure_step(
 
     import torch
 
-    from airtool.engine.distributed import end_distributed, init_distributed
-    from airtool.engine.train import Dist, Trainer
+    from airtool.engine.training.distributed import end_distributed, init_distributed
+    from airtool.engine.training.train import Dist, Trainer
     from airtool.tasks import SETTINGS
 
     cfg = config_for(model, size, batch, mode, data_root)
@@ -155,7 +155,7 @@ def measure_warm_loader(model: str, size: int, batch: int, steps: int, data_root
     made in this process: the loader's steady cost, without the first pass's decoding."""
     from torch.utils.data import DataLoader
 
-    from airtool.engine.data import MixtureDataset, build_sources
+    from airtool.engine.training.data import MixtureDataset, build_sources
 
     cfg = config_for(model, size, batch, "default", data_root)
     sources, _ = build_sources(cfg.data)
@@ -178,7 +178,7 @@ def measure_warm_loader(model: str, size: int, batch: int, steps: int, data_root
 
 def measure_loader(model: str, size: int, batch: int, steps: int, data_root: str) -> dict:
     """Seconds per batch of the real training loader (its configured workers), after the first."""
-    from airtool.engine.data import build_train_loader
+    from airtool.engine.training.data import build_train_loader
 
     cfg = config_for(model, size, batch, "default", data_root)
     loader = iter(build_train_loader(cfg.data, cfg.seed, start_step=0, steps=steps + 1))
@@ -212,7 +212,7 @@ def run_one(args: argparse.Namespace) -> None:
 
 
 def cpu_line() -> str:
-    from airtool.engine.cpuinfo import read_cpu, torch_capability
+    from airtool.engine.hardware.cpuinfo import read_cpu, torch_capability
 
     return read_cpu().describe(torch_capability())
 

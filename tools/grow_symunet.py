@@ -24,7 +24,7 @@ import torch
 def grow_file(small_path: Path, out: Path, step: int, seed: int = 0) -> dict:
     """Write the grown weights and their manifest entry; returns the entry."""
     from airtool.config import to_dict
-    from airtool.engine.warm_start import lineage_of
+    from airtool.engine.training.warm_start import lineage_of
     from airtool.models.symunet import SPEC
     from airtool.models.symunet_growth import grow
     from airtool.models.weights import load_model, read_manifest, save_weights, update_manifest

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from airtool.degrade import haze
-    from airtool.engine.eval_pairs import find_pairs
+    from airtool.engine.evaluation.pairs import find_pairs
     from airtool.io.folders import list_images, read_rgb
 
     print("| image | haze | input PSNR dB | transmission p10 / p50 / p90 |\n|---|---|---|---|")

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from airtool.engine.warm_start import run_summary
+from airtool.engine.training.warm_start import run_summary
 
 
 def mean_entry(
@@ -87,7 +87,7 @@ def write_mean_entry(mean: Path, runs: tuple[Path, Path], labels: tuple[str, str
 def _export_entry(path: Path) -> dict[str, Any]:
     """An exported file's entry: the manifest's beside it, else the one ``airtool train export``
     stored in the file, completed with the file's sha256."""
-    from airtool.engine.warm_start import with_sha256
+    from airtool.engine.training.warm_start import with_sha256
     from airtool.models.weights_info import read_manifest_entry, sha256_of
 
     entry = read_manifest_entry(path)

@@ -8,7 +8,7 @@ Usage (from the repo root, venv active):
 
 Weights are random (fixed seed) unless ``--weights`` is given. The input is a centre crop of a
 real image (default: the first file of ../shared/data/CBSD68 in sorted order). MACs come from
-``airtool.engine.bench.count_macs`` (the same count as ``airtool bench``).
+``airtool.engine.inference.bench.count_macs`` (the same count as ``airtool bench``).
 The bf16 deviation is max |fp32 - bf16 autocast| over the output, raw and clamped to [0, 1].
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from airtool.engine.bench import count_macs
+from airtool.engine.inference.bench import count_macs
 from airtool.models import get_spec
 
 REPO = Path(__file__).resolve().parents[1]

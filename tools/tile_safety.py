@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from airtool.engine.evaluate import PROTOCOLS, evaluate_pairs, find_pairs, parse_task
-    from airtool.engine.load import load_restorer
+    from airtool.engine.evaluation.evaluate import PROTOCOLS, evaluate_pairs, find_pairs, parse_task
+    from airtool.engine.inference.load import load_restorer
 
     if args.threads:
         torch.set_num_threads(args.threads)

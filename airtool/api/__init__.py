@@ -36,7 +36,7 @@ __all__ = [
 
 # The options of evaluate and bench live beside their engines; named here so that callers (and
 # the CLI) need nothing below the api layer. Imported on first use.
-_LAZY = {"EvalOptions": "airtool.engine.evaluate", "BenchOptions": "airtool.engine.bench"}
+_LAZY = {"EvalOptions": "airtool.engine.evaluation.evaluate", "BenchOptions": "airtool.engine.inference.bench"}
 
 
 def __getattr__(name: str) -> object:

@@ -35,7 +35,7 @@ class BatchOptions:
     recursive: bool = False
     dry_run: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
-    # Videos (see airtool.engine.video): encoder, constant quality, pixel format, segment length.
+    # Videos (see airtool.engine.inference.video): encoder, constant quality, pixel format, segment length.
     codec: str | None = None
     crf: int | None = None
     pix_fmt: str | None = None
@@ -64,7 +64,7 @@ class RestoreOptions(BatchOptions):
     threads: int | None = None
     compile: bool = False
     # Pictures that look like a task the weights were not trained for (low light, blur):
-    # "keep" writes them unchanged, "restore" restores them anyway (engine/untrained.py).
+    # "keep" writes them unchanged, "restore" restores them anyway (engine/inference/untrained.py).
     untrained: str = "keep"
 
     def __post_init__(self) -> None:
@@ -79,7 +79,7 @@ class RestoreOptions(BatchOptions):
             raise UsageError("--batch-size must be >= 1")
         check_precision_name(self.precision)
         check_threads(self.threads)
-        from airtool.engine.untrained import check_choice
+        from airtool.engine.inference.untrained import check_choice
 
         check_choice(self.untrained)
 
@@ -100,9 +100,9 @@ def restore(inputs: list[str], output: str, options: RestoreOptions = RestoreOpt
     recipe (model, weights, options) made it; one made by another is refused before any work
     unless ``overwrite`` (``airtool.io.provenance``). A picture that looks like low light or blur
     where the weights were not trained for it is written unchanged, or with ``untrained="restore"``
-    restored anyway, and gets a note either way (``engine/untrained.py``).
+    restored anyway, and gets a note either way (``engine/inference/untrained.py``).
     """
-    from airtool.engine.batch import run_batch
+    from airtool.engine.inference.batch import run_batch
 
     reporter = reporter or _default_reporter(progress, "restoring")
     work = plan(inputs, output, recursive=options.recursive, suffix=options.suffix, fmt=options.format)
@@ -172,7 +172,7 @@ def _untrained_check(options: RestoreOptions, weights: Any) -> Any:
     """What to look for in each picture: the weights' untrained tasks that show a sign. With none
     (all trained, or not recorded) the choice cannot change a pixel and counts as ``restore``."""
     from airtool.degradation_signs import SIGNS
-    from airtool.engine.untrained import UntrainedCheck
+    from airtool.engine.inference.untrained import UntrainedCheck
 
     tasks = tuple(t for t in (weights.untrained_tasks if weights else ()) if t in SIGNS)
     return UntrainedCheck(tasks, options.untrained if tasks else "restore")
@@ -206,8 +206,8 @@ def build_restorer(options: RestoreOptions) -> Any:
     """Load the model and its weights and wrap them for whole-picture inference."""
     import torch
 
-    from airtool.engine.infer import TileOptions
-    from airtool.engine.load import load_restorer
+    from airtool.engine.inference.infer import TileOptions
+    from airtool.engine.inference.load import load_restorer
 
     if options.threads:
         torch.set_num_threads(options.threads)
@@ -239,7 +239,7 @@ def _clean_temps(work: Plan, output: str) -> None:
     elif len(work.jobs) == 1 and work.jobs[0].dst is not None:
         remove_stale_temps(work.jobs[0].dst.parent, only_for=work.jobs[0].dst)
     if any(job.kind == VIDEO for job in work.jobs):
-        from airtool.engine.video import clean_finished
+        from airtool.engine.inference.video import clean_finished
 
         for job in work.jobs:
             if job.kind == VIDEO and job.dst is not None:
@@ -282,8 +282,8 @@ def _check_codec(work: Plan, options: BatchOptions) -> None:
 
 def _restore_stages(restorer: Any, options: RestoreOptions, reporter: Reporter, provenance: Provenance | None,
                     recipe: Recipe, untrained: Any):
-    from airtool.engine.allocator import give_back_after
-    from airtool.engine.batch import Saved, Stages
+    from airtool.engine.hardware.allocator import give_back_after
+    from airtool.engine.inference.batch import Saved, Stages
 
     def load(job: Job) -> Any:
         if job.kind == VIDEO:
@@ -291,7 +291,7 @@ def _restore_stages(restorer: Any, options: RestoreOptions, reporter: Reporter, 
         data = sys.stdin.buffer.read() if job.src is None else job.src
         # native: 8/16-bit pixels stay uint8/uint16; the Restorer converts them window by window
         picture = read_image(data, str(job.src) if job.src else "<stdin>", options.max_pixels, native=True)
-        give_back_after(picture.pixels.nbytes)  # what decoding a large picture freed (engine/allocator.py)
+        give_back_after(picture.pixels.nbytes)  # what decoding a large picture freed (engine/hardware/allocator.py)
         return picture
 
     def compute(job: Job, item: Any) -> tuple[Any, dict, list[str]]:
@@ -339,8 +339,8 @@ def _probe(job: Job, options: BatchOptions) -> Any:
 
 def _video(job: Job, info: Any, options: BatchOptions, reporter: Reporter, transform: Any, recipe: dict,
            before_publish: Any = None) -> Any:
-    """Run one video through ``transform`` (frame index, pixels -> pixels); see airtool.engine.video."""
-    from airtool.engine.video import VideoTask, run_video
+    """Run one video through ``transform`` (frame index, pixels -> pixels); see airtool.engine.inference.video."""
+    from airtool.engine.inference.video import VideoTask, run_video
 
     job.dst.parent.mkdir(parents=True, exist_ok=True)
     task = VideoTask(info=info, dst=job.dst, label=str(job.src), transform=transform, recipe=recipe,
@@ -353,8 +353,8 @@ def _video(job: Job, info: Any, options: BatchOptions, reporter: Reporter, trans
 def _with_videos(save_image: Any) -> Any:
     """``save`` for a batch that may hold videos: a finished video is already written (atomically,
     by ``run_video``); it is reported with its frame count, rate and duration."""
-    from airtool.engine.batch import Saved
-    from airtool.engine.video import VideoOutcome
+    from airtool.engine.inference.batch import Saved
+    from airtool.engine.inference.video import VideoOutcome
 
     def save(job: Job, item: Any) -> Any:
         if isinstance(item, VideoOutcome):

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 from airtool.api.progress import EventSink, Progress, progress_event
 
 if TYPE_CHECKING:
-    from airtool.engine.bench import AutoTileResult, BenchOptions, BenchResult
-    from airtool.engine.cpu_peak import CpuPeak
+    from airtool.engine.inference.bench import AutoTileResult, BenchOptions, BenchResult
+    from airtool.engine.hardware.cpu_peak import CpuPeak
 
 
 def bench(options: BenchOptions, *, on_event: EventSink | None = None, progress: bool = False) -> Iterator[BenchResult]:
     """Events: ``progress`` (steps ``done`` of ``total``, ``label`` = what runs now)."""
-    from airtool.engine.bench import run_bench
+    from airtool.engine.inference.bench import run_bench
 
     with Progress(on_event, progress, "bench") as sink:
         yield from run_bench(options, lambda done, total, label: sink(progress_event("progress", done, total, label=label)))
@@ -23,7 +23,7 @@ def bench(options: BenchOptions, *, on_event: EventSink | None = None, progress:
 
 def auto_tile(options: BenchOptions, *, on_event: EventSink | None = None, progress: bool = False,
               ) -> Iterator[AutoTileResult]:
-    from airtool.engine.bench import run_auto_tile
+    from airtool.engine.inference.bench import run_auto_tile
 
     with Progress(on_event, progress, "auto tile") as sink:
         yield from run_auto_tile(options, lambda done, total, label: sink(progress_event("progress", done, total, label=label)))
@@ -31,13 +31,13 @@ def auto_tile(options: BenchOptions, *, on_event: EventSink | None = None, progr
 
 def cpu_description() -> str:
     """This CPU in one line: model, cores, vector extensions and torch's capability level."""
-    from airtool.engine.cpuinfo import read_cpu, torch_capability
+    from airtool.engine.hardware.cpuinfo import read_cpu, torch_capability
 
     return read_cpu().describe(torch_capability())
 
 
 def cpu_peak() -> CpuPeak:
     """This CPU's peak GFLOP/s per precision and thread count, what ``% peak`` divides by."""
-    from airtool.engine.cpu_peak import this_cpu
+    from airtool.engine.hardware.cpu_peak import this_cpu
 
     return this_cpu()

@@ -50,7 +50,7 @@ def degrade(inputs: list[str], output: str, options: DegradeOptions, reporter: R
     ``pairs``, degraded images go to ``output/input/`` and clean copies to ``output/target/``.
     """
     from airtool.degrade import Chain
-    from airtool.engine.batch import run_batch
+    from airtool.engine.inference.batch import run_batch
 
     chain = Chain.parse(list(options.ops))
     if options.pairs and output == "-":
@@ -73,7 +73,7 @@ def _degrade_stages(chain: Any, options: DegradeOptions, pairs_root: Path | None
 
     import torch
 
-    from airtool.engine.batch import Stages
+    from airtool.engine.inference.batch import Stages
     from airtool.io.atomic import write_bytes
 
     save_image = _with_videos(_saver(options.quality))

@@ -10,7 +10,7 @@ from airtool.api.progress import EventSink, Progress
 from airtool.errors import UsageError
 
 if TYPE_CHECKING:
-    from airtool.engine.train import ExportResult, TrainConfig, TrainResult
+    from airtool.engine.training.train import ExportResult, TrainConfig, TrainResult
 
 
 def train(
@@ -21,7 +21,7 @@ def train(
     the run ``resume`` (a folder, or a name under ``runs/``) from its last good checkpoint;
     ``overrides`` are ``key=value`` strings, as ``--set`` takes them. Events: ``start``, ``step``
     (``step`` of ``steps``), ``val``, ``plan``, ``checkpoint``, ``resume``, ``done``."""
-    from airtool.engine import train as engine
+    from airtool.engine.training import train as engine
 
     cfg, run = _resolve(config, overrides, resume)
     with Progress(on_event, progress, f"training {cfg.name}") as sink:
@@ -33,11 +33,11 @@ def campaign(
     weights: str | Path | None = None, stop_at: float | None = None, on_event: EventSink | None = None,
     progress: bool = False, command: str = "",
 ) -> TrainResult:
-    """Advance the training campaign (``engine/campaign.py``): resume its run, else continue the
+    """Advance the training campaign (``engine/training/campaign.py``): resume its run, else continue the
     shipped weights at their step on the same schedule; stop with a checkpoint before ``stop_at``
     (a ``time.time()`` value). Emits a ``campaign`` event saying which, then train()'s events."""
-    from airtool.engine import campaign as engine_campaign
-    from airtool.engine import train as engine
+    from airtool.engine.training import campaign as engine_campaign
+    from airtool.engine.training import train as engine
 
     plan = engine_campaign.plan_campaign(
         preset or engine_campaign.CAMPAIGN_PRESET, overrides, run=Path(run) if run else None,
@@ -55,12 +55,12 @@ def cpu_ranks(
     resume: str | Path | None = None, threads: int | None = None,
 ) -> int:
     """How many one-thread DDP ranks ``airtool train`` starts for this run (``train.cpu_ranks``,
-    ``engine/cpu_ranks.py``): 1 when it trains in this process (a GPU, one thread, a rank of a
+    ``engine/training/cpu_ranks.py``): 1 when it trains in this process (a GPU, one thread, a rank of a
     torchrun already, or ``cpu_ranks: 1``). ``threads`` defaults to torch's thread count."""
     import torch
 
-    from airtool.engine.cpu_ranks import planned_cpu_ranks, under_torchrun
-    from airtool.engine.device import resolve_device
+    from airtool.engine.training.cpu_ranks import planned_cpu_ranks, under_torchrun
+    from airtool.engine.hardware.device import resolve_device
 
     cfg, _ = _resolve(config, overrides, resume)
     if under_torchrun() or resolve_device(cfg.train.device).type != "cpu":
@@ -71,8 +71,8 @@ def cpu_ranks(
 
 def launch_cpu_ranks(argv: list[str], ranks: int) -> int:
     """Run ``airtool ARGV`` (``train ...``) as ``ranks`` one-thread DDP ranks under torchrun; the
-    first failed rank's exit status, or 0 (``engine/cpu_ranks.py``)."""
-    from airtool.engine.cpu_ranks import launch
+    first failed rank's exit status, or 0 (``engine/training/cpu_ranks.py``)."""
+    from airtool.engine.training.cpu_ranks import launch
 
     return launch(argv, ranks)
 
@@ -80,7 +80,7 @@ def launch_cpu_ranks(argv: list[str], ranks: int) -> int:
 def _resolve(
     config: str | Path | TrainConfig | None, overrides: list[str] | tuple[str, ...], resume: str | Path | None,
 ) -> tuple[TrainConfig, Path | None]:
-    from airtool.engine import train as engine
+    from airtool.engine.training import train as engine
 
     if (config is None) == (resume is None):
         raise UsageError("pass --config NAME|FILE to start a run, or --resume RUN to continue one")
@@ -99,7 +99,7 @@ def export(
     """Write a run's (EMA) weights as safetensors, with their manifest entry in the file's
     metadata and no other file; ``manifest`` also adds the entry to a manifest: a JSON file, a
     folder's manifest.json, or ``True`` for the one beside ``out``."""
-    from airtool.engine.train import export_run, resolve_run
+    from airtool.engine.training.train import export_run, resolve_run
     from airtool.models.weights_info import MANIFEST_NAME
     from airtool.precision import PRECISIONS
 
@@ -114,6 +114,6 @@ def export(
 
 def presets() -> list[tuple[str, TrainConfig]]:
     """The shipped training presets (``airtool train --list-configs``), each with its config."""
-    from airtool.engine.train import load_train_config, preset_names
+    from airtool.engine.training.train import load_train_config, preset_names
 
     return [(name, load_train_config(name)) for name in preset_names()]

@@ -164,7 +164,7 @@ def _print_table(results, progress: _Progress) -> None:
 
 
 def _peak_line(threads: int) -> str:
-    """What "% peak" divides by: the CPU's peak for these threads (airtool/engine/cpu_peak.py)."""
+    """What "% peak" divides by: the CPU's peak for these threads (airtool/engine/hardware/cpu_peak.py)."""
     from airtool.api import cpu_peak
 
     p = cpu_peak()

@@ -113,7 +113,7 @@ def _cpu_ranks(config: str | None, overrides: list[str], resume: str | None) -> 
 
 def _launch(ranks: int, config: str | None, overrides: list[str], resume: str | None, json_out: bool,
             quiet: bool) -> int:
-    """This command again, as ``ranks`` one-thread DDP ranks under torchrun (engine/cpu_ranks.py)."""
+    """This command again, as ``ranks`` one-thread DDP ranks under torchrun (engine/training/cpu_ranks.py)."""
     from airtool.api.train import launch_cpu_ranks
 
     argv = ["train", *(["--config", config] if config else []), *(["--resume", resume] if resume else [])]

@@ -103,7 +103,7 @@ def scene_map(img: Tensor) -> Tensor:
     """The part of the haze that belongs to the whole scene, not to a crop: the "auto" depth map.
 
     (C,H,W) float image in [0, 1] → (1, H, W) float32 in [0, 1], 1 = far. Training hazes each
-    crop with its window of this map (engine/data.py): a depth estimated on the crop alone would
+    crop with its window of this map (engine/training/data.py): a depth estimated on the crop alone would
     stretch near..far over every 64² window (a 1.0 span, against 0.1-0.35 for a 64² window of
     the whole image's map), unlike SOTS, whose depth varies slowly over the frame.
     """

@@ -42,7 +42,7 @@ class Recipe:
     quality: int
     weights: str | None = None
     # keep|restore: what became of pictures that look like a task the weights were not trained
-    # for (engine/untrained.py); records from before it have none, and restored them.
+    # for (engine/inference/untrained.py); records from before it have none, and restored them.
     untrained: str = "restore"
 
     @property

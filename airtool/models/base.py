@@ -61,6 +61,6 @@ class RestorationNet(nn.Module):
         """Modules whose outputs are degradation logits (B, T) for the T task labels given.
 
         A model that predicts the degradation (DaAIR's routers) returns them, and ``restore``
-        reports per image what they saw (``airtool.engine.degradation``). Default: none.
+        reports per image what they saw (``airtool.engine.inference.degradation``). Default: none.
         """
         return [], ()

@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from airtool import api
 from airtool.cli import app
-from airtool.engine.bench import BenchOptions
-from airtool.engine.evaluate import EvalOptions
+from airtool.engine.inference.bench import BenchOptions
+from airtool.engine.evaluation.evaluate import EvalOptions
 from airtool.errors import UsageError
-from tests.engine.test_train import make_train_data, tiny_config
+from tests.engine.training.test_train import make_train_data, tiny_config
 
 
 @pytest.fixture(autouse=True)

@@ -43,7 +43,7 @@ def test_bad_size_is_a_usage_error() -> None:
 
 
 def test_first_line_names_the_cpu_and_json_rows_carry_it() -> None:
-    from airtool.engine.cpuinfo import read_cpu
+    from airtool.engine.hardware.cpuinfo import read_cpu
 
     cpu = read_cpu()
     table = runner.invoke(app, ["bench", "-m", "symunet-s", "-s", "16", *FAST])

@@ -42,7 +42,7 @@ import json, os, sys, time
 import torch  # imported once: each forked run starts with it loaded
 
 torch.set_num_threads(1)
-import airtool.api, airtool.engine.batch, airtool.engine.infer, airtool.io.image, airtool.models  # noqa: E401,F401
+import airtool.api, airtool.engine.inference.batch, airtool.engine.inference.infer, airtool.io.image, airtool.models  # noqa: E401,F401
 from airtool.cli import main
 
 
@@ -333,7 +333,7 @@ main()
 
 @pytest.mark.slow
 def test_training_killed_inside_a_checkpoint_write_resumes_from_the_last_good_one(tmp_path):
-    from airtool.engine import train as T
+    from airtool.engine.training import train as T
 
     rng = np.random.default_rng(1)
     (tmp_path / "data" / "clean").mkdir(parents=True)

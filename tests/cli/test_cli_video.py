@@ -19,7 +19,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from airtool.cli import app
-from airtool.engine.video import _locked, parts_dir
+from airtool.engine.inference.video import _locked, parts_dir
 from airtool.io.atomic import TMP_MARK
 from tests.conftest import gradient_image
 from tests.videos import decoded, frame_times, header, make_video, packets, rotation

@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from airtool.engine.infer import check_size_multiple
-from airtool.engine.load import load_restorer
+from airtool.engine.inference.infer import check_size_multiple
+from airtool.engine.inference.load import load_restorer
 from airtool.errors import WeightsError
 from airtool.models import DEFAULT_MODEL, get_spec, model_names
 from airtool.models.weights import load_model, save_weights

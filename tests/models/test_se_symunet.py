@@ -147,7 +147,7 @@ def test_odd_sizes_keep_shape(tiny_clip_dir):
 def test_clip_is_frozen_and_left_out_of_optimiser_gradients_ema_and_export(tmp_path, tiny_clip_dir):
     from safetensors import safe_open
 
-    from airtool.engine.train import Ema, OptimConfig, build_optimizer
+    from airtool.engine.training.train import Ema, OptimConfig, build_optimizer
     from airtool.models.weights import save_weights
 
     model = tiny_model(tiny_clip_dir).train()
@@ -189,8 +189,8 @@ def _local_except_semantics(model):
 
 def _restore(model, pixels, tile, overlap=64, **methods):
     """Run the Restorer; ``methods`` replace some of its methods (the controls below)."""
-    from airtool.engine.device import Runtime
-    from airtool.engine.infer import Restorer, TileOptions
+    from airtool.engine.hardware.device import Runtime
+    from airtool.engine.inference.infer import Restorer, TileOptions
 
     restorer = Restorer(model, get_spec("se-symunet"), Runtime(torch.device("cpu"), "fp32"), TileOptions(tile, overlap))
     for name, function in methods.items():
@@ -245,12 +245,12 @@ def test_clip_runs_once_per_picture_on_the_whole_picture(tiny_clip_dir):
 
 
 def test_precision_policy(tiny_clip_dir):
-    from airtool.engine.device import resolve
+    from airtool.engine.hardware.device import resolve
 
     spec = get_spec("se-symunet")
     assert resolve(spec.precision, "cpu", "auto").precision == "fp32"
-    from airtool.engine.device import Runtime
-    from airtool.engine.infer import Restorer, TileOptions
+    from airtool.engine.hardware.device import Runtime
+    from airtool.engine.inference.infer import Restorer, TileOptions
 
     model = tiny_model(tiny_clip_dir)
     pixels = gradient_image(40, 56)

@@ -49,8 +49,8 @@ def test_load_model_reads_variant_from_metadata(tiny_weights):
 
 def test_fast_inference_path_equals_the_reference_at_paper_size():
     """The path restore runs (channels-last, fused attention, fp32) vs the authors' forward: within 1e-4."""
-    from airtool.engine.device import Runtime
-    from airtool.engine.infer import Restorer, TileOptions
+    from airtool.engine.hardware.device import Runtime
+    from airtool.engine.inference.infer import Restorer, TileOptions
 
     torch.manual_seed(0)
     ref = ReferenceSymUNet().eval()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from airtool.engine.evaluate import PROTOCOLS, Task, find_pairs, iter_inputs
+from airtool.engine.evaluation.evaluate import PROTOCOLS, Task, find_pairs, iter_inputs
 from tools import bench_cbm3d as B
 
 

@@ -78,7 +78,7 @@ def test_warm_loader_fills_the_cache_with_every_image_before_timing(tmp_path, mo
     import numpy as np
     from PIL import Image
 
-    from airtool.engine.train import load_train_config
+    from airtool.engine.training.train import load_train_config
     from tools import bench_train
 
     rng = np.random.default_rng(0)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from airtool.engine.campaign import shipped_step
+from airtool.engine.training.campaign import shipped_step
 from airtool.models.weights import load_model
 from tests.conftest import ROOT
 from tools.grow_symunet import grow_file

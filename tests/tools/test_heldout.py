@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from airtool.config import to_yaml
-from airtool.engine import train as T
-from tests.engine.test_train import make_train_data, tiny_config
+from airtool.engine.training import train as T
+from tests.engine.training.test_train import make_train_data, tiny_config
 from tools.heldout import heldout_scores
 
 

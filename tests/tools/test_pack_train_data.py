@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from airtool.engine.data import read_rgb
+from airtool.engine.training.data import read_rgb
 from tools.pack_train_data import pack
 
 

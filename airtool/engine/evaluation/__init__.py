@@ -1,0 +1,1 @@
+"""The papers' evaluation protocols: pairs, synthetic noise streams, scores."""

@@ -1,0 +1,1 @@
+"""What this machine has and how to use it: CPU facts and peaks, thread sharing, the allocator, device and precision choice."""

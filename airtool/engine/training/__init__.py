@@ -1,0 +1,1 @@
+"""Training runs: configuration, data, losses, optimiser, checkpoints, export, DDP and the campaign."""
