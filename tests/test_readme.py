@@ -152,3 +152,15 @@ def test_the_docs_pages_hold_what_the_readme_sends_readers_there_for():
     for name, page in pages.items():
         if name != "history.md":
             assert "29.74/0.879" not in page, f"docs/{name} repeats the shipped daair's scores: link the README's table"
+
+
+def test_the_parameter_counts_in_docs_models_are_the_specs():
+    """Parameter counts live in the model specs (``airtool models`` prints them); the docs' table
+    of the networks repeats them for readers, so it must not drift from the specs."""
+    from airtool.models.facts_table import FACTS
+
+    page = _section((ROOT / "docs" / "models.md").read_text(), "## The networks")
+    rows = dict(re.findall(r"^\| `([a-z-]+)`[^|]*\|[^|]*\| ([\d,]+)", page, re.M))
+    assert set(rows) == set(FACTS), f"docs/models.md lists {sorted(rows)}; the registry has {sorted(FACTS)}"
+    for name, count in rows.items():
+        assert int(count.replace(",", "")) == FACTS[name]["params"], f"docs/models.md: {name} has {count} parameters"
