@@ -197,10 +197,10 @@ def _split(module: nn.Module, state: dict[str, torch.Tensor]) -> tuple[dict[str,
 
 def build_for_weights(spec: ModelSpec, variant: str) -> nn.Module:
     """The model without the random initialisation of its layers, which the strict load that
-    follows overwrites anyway (every parameter and buffer must be in the file). Building took
-    335 -> 58 ms for symunet (22M parameters), 166 -> 44 ms for DaAIR, 14 -> 15 ms for symunet-s
-    (fastest of 5, one thread, the shared 2-core EPYC). Parts outside ``inference_modules()``
-    (training-only helpers, not in the weights) are initialised as always."""
+    follows overwrites anyway (every parameter and buffer must be in the file): initialising
+    a paper-size network costs more than reading its weights (docs/performance.md#start-up-and-io).
+    Parts outside ``inference_modules()`` (training-only helpers, not in the weights) are
+    initialised as always."""
     rng = torch.random.get_rng_state()
     with _layers_not_initialised():
         module = spec.create(variant)
