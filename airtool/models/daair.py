@@ -354,9 +354,7 @@ SPEC = ModelSpec(
         ),
     ),
     weights={"aio3": "daair-aio3.safetensors"},
-    # python -m tools.tile_safety (promptir, fp32, 32 px overlap), mean dB against the whole image: all 5 of
-    # SOTS_outdoor_mini, haze 448 px -0.05 (384 px -0.16); the first 10 of Rain100L, rain 384 px -0.02
-    # (256 px -0.14); the first 10 of CBSD68 sigma 25, noise 128 px +0.03 (no tile moved it further).
+    # The smallest tiles that match the whole image per task: docs/performance.md#tile-size-and-quality.
     min_tile={"haze": 448, "rain": 384, "noise": 128},
     notes="Hyper-parameters are ours where the paper lost them; see the module docstring.",
 )

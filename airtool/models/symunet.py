@@ -100,10 +100,7 @@ SPEC = ModelSpec(
         ),
     ),
     weights={"aio3": "symunet-aio3.safetensors"},
-    # python -m tools.tile_safety (promptir, fp32, 32 px overlap), mean dB against the whole image: all 5 of
-    # SOTS_outdoor_mini, haze 512 px +0.01 (448 px +0.09; smaller tiles score higher on the mean but lose
-    # up to 3.7 dB on one image); the first 10 of Rain100L, rain 192 px -0.04 (smaller not measured); the
-    # first 3 of CBSD68 sigma 25, noise 384 px +0.04 (256 px +0.17).
+    # The smallest tiles that match the whole image per task: docs/performance.md#tile-size-and-quality.
     min_tile={"haze": 512, "rain": 192, "noise": 384},
 )
 
@@ -116,9 +113,7 @@ SMALL_SPEC = replace(
     variants={"small": SPEC.variants["small"], "tiny": SPEC.variants["tiny"]},
     params=783_501,
     weights={"aio3": "symunet-s-aio3.safetensors"},
-    # python -m tools.tile_safety (promptir, fp32, 32 px overlap), mean dB against the whole image on all
-    # of SOTS_outdoor_mini, Rain100L and CBSD68 sigma 25: haze 512 px +0.04 (448 px +0.0504, 384 px -0.20),
-    # rain 384 px -0.04 (256 px -0.25), noise 384 px +0.02 (256 px +0.06).
+    # The smallest tiles that match the whole image per task: docs/performance.md#tile-size-and-quality.
     min_tile={"haze": 512, "rain": 384, "noise": 384},
     family="symunet",
     default_variant="small",
