@@ -62,6 +62,6 @@ def test_the_wheel_holds_the_package_and_no_development_tools(tmp_path: Path):
     shipped_tools = [n for n in names if n.startswith(("airtool/devtools/", "tools/", "tests/"))
                      or Path(n).name.startswith("bench_") or Path(n).name.endswith("_reference.py")]
     assert not shipped_tools, f"development tools in the wheel: {shipped_tools}"
-    expected = {"airtool/cli/__init__.py", "airtool/engine/load.py", "airtool/weights/manifest.json",
+    expected = {"airtool/cli/__init__.py", "airtool/engine/inference/load.py", "airtool/weights/manifest.json",
                 "airtool/configs/train/symunet-aio3.yaml", "airtool/examples/noisy.png"}
     assert expected <= set(names), expected - set(names)
