@@ -1,7 +1,7 @@
 """The Python API behind the CLI: every ``airtool`` subcommand is a thin layer over one of these,
 and the tests call them directly.
 
-- ``restore`` (``batch``) / ``degrade`` (``degrade``): files, folders, videos, stdin; a ``RunReport``;
+- ``restore`` (``restore``) / ``degrade`` (``degrade``): files, folders, videos, stdin; a ``RunReport``;
 - ``train`` / ``campaign`` / ``export`` (``train``): a run from a preset, YAML or config, the
   long SymUNet run advanced a few hours at a time, and a run's weights file;
 - ``evaluate`` (``evaluate``): PSNR/SSIM by a paper's protocol, one set or a suite;
@@ -17,13 +17,14 @@ threads then sleep rather than spin while they wait, which keeps runs beside bus
 
 from __future__ import annotations
 
-from airtool.api.batch import BatchOptions, RestoreOptions, build_restorer, describe_weights, restore, shard
 from airtool.api.bench import auto_tile, bench, cpu_description, cpu_peak
 from airtool.api.degrade import DegradeOptions, degrade
 from airtool.api.evaluate import evaluate
 from airtool.api.models import models
 from airtool.api.progress import Event, EventReporter, EventSink, TqdmBar
+from airtool.api.restore import restore
 from airtool.api.train import campaign, export, presets, train
+from airtool.engine.inference.options import BatchOptions, RestoreOptions
 from airtool.openmp import prefer_passive_wait
 
 prefer_passive_wait()  # none of the imports above loads torch
@@ -34,9 +35,14 @@ __all__ = [
     "EventSink", "TqdmBar", "campaign", "export", "presets", "train", "EvalOptions", "BenchOptions",
 ]
 
-# The options of evaluate and bench live beside their engines; named here so that callers (and
-# the CLI) need nothing below the api layer. Imported on first use.
-_LAZY = {"EvalOptions": "airtool.engine.evaluation.evaluate", "BenchOptions": "airtool.engine.inference.bench"}
+# The options of restore, evaluate and bench live beside their engines, and restore's building
+# blocks in it; named here so that callers (and the CLI) need nothing below the api layer.
+# Imported on first use (BatchOptions and RestoreOptions above: api.degrade needs them anyway).
+_LAZY = {
+    "EvalOptions": "airtool.engine.evaluation.evaluate", "BenchOptions": "airtool.engine.inference.bench",
+    "build_restorer": "airtool.engine.inference.restore_run", "describe_weights": "airtool.engine.inference.restore_recipe",
+    "shard": "airtool.engine.inference.batch",
+}
 
 
 def __getattr__(name: str) -> object:

@@ -1,33 +1,31 @@
 """``api.degrade``: synthetic degradations over files, folders and videos, to build paired data.
 
-Shares the batch machinery of ``api.batch`` (planning, atomic saves, videos, provenance-free
-resume: an output that exists is done)."""
+Shares the engine's batch machinery with ``restore`` (``airtool.engine.inference``: ``batch``,
+``files``, ``video_job``): planning, atomic saves, videos, and provenance-free resume (an output
+that exists is done)."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from airtool.api.batch import (
-    BatchOptions,
-    _check_codec,
-    _check_writable,
-    _clean_temps,
-    _default_reporter,
-    _notes,
-    _output_exists,
-    _probe,
-    _saver,
-    _version,
-    _video,
-    _with_videos,
+from airtool._version import __version__
+from airtool.api.progress import default_reporter
+from airtool.engine.inference.files import (
+    check_writable,
+    clean_temps,
+    image_saver,
+    loaded_notes,
+    output_exists,
+    read_input,
 )
+from airtool.engine.inference.options import BatchOptions
+from airtool.engine.inference.video_job import check_codec, probe, run_video_job, with_videos
 from airtool.errors import UsageError
-from airtool.io.image import encode_image, read_image
+from airtool.io.image import encode_image
 from airtool.io.paths import VIDEO, Job, format_for, plan
 from airtool.report import Reporter, RunReport
 
@@ -59,11 +57,11 @@ def degrade(inputs: list[str], output: str, options: DegradeOptions, reporter: R
     work = plan(inputs, dest, recursive=options.recursive, suffix=options.suffix, fmt=options.format)
     if options.pairs and any(job.src is None for job in work.jobs):
         raise UsageError("--pairs cannot read from stdin")
-    _clean_temps(work, output)
+    clean_temps(work, output)
     if not options.dry_run:
-        _check_writable(work, output)
-        _check_codec(work, options)
-    reporter = reporter or _default_reporter(progress, "degrading")
+        check_writable(work, output)
+        check_codec(work, options)
+    reporter = reporter or default_reporter(progress, "degrading")
     stages = _degrade_stages(chain, options, Path(output) if options.pairs else None, reporter)
     return run_batch(work, stages, reporter, overwrite=options.overwrite, dry_run=options.dry_run)
 
@@ -76,13 +74,12 @@ def _degrade_stages(chain: Any, options: DegradeOptions, pairs_root: Path | None
     from airtool.engine.inference.batch import Stages
     from airtool.io.atomic import write_bytes
 
-    save_image = _with_videos(_saver(options.quality))
+    save_image = with_videos(image_saver(options.quality))
 
     def load(job: Job) -> Any:
         if job.kind == VIDEO:
-            return _probe(job, options)
-        data = sys.stdin.buffer.read() if job.src is None else job.src
-        return read_image(data, str(job.src) if job.src else "<stdin>", options.max_pixels)
+            return probe(job, options.max_pixels)
+        return read_input(job, options.max_pixels)
 
     def compute(job: Job, pic: Any) -> Any:
         if job.kind == VIDEO:
@@ -104,7 +101,7 @@ def _degrade_stages(chain: Any, options: DegradeOptions, pairs_root: Path | None
             write_bytes(job.dst.with_name(job.dst.name + ".json"), (json.dumps(sidecar, indent=1) + "\n").encode())
         return save_image(job, degraded)  # written last: its existence marks the job done
 
-    return Stages(load=load, compute=compute, save=save, is_done=_output_exists, notes=_notes)
+    return Stages(load=load, compute=compute, save=save, is_done=output_exists, notes=loaded_notes)
 
 
 def _degrade_video(job: Job, info: Any, chain: Any, options: DegradeOptions, pairs_root: Path | None,
@@ -139,5 +136,5 @@ def _degrade_video(job: Job, info: Any, chain: Any, options: DegradeOptions, pai
                 shutil.copyfile(job.src, tmp)
 
     recipe = {"command": "degrade", "ops": [list(op) for op in options.ops], "seed": options.seed,
-              "per_frame": options.per_frame, "airtool": _version()}
-    return _video(job, info, options, reporter, transform, recipe, before_publish)
+              "per_frame": options.per_frame, "airtool": __version__}
+    return run_video_job(job, info, options, reporter, transform, recipe, before_publish)

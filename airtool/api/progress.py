@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from airtool.report import FileResult, NullReporter, RunReport
+from airtool.report import FileResult, NullReporter, Reporter, RunReport
 
 Event = dict[str, Any]
 EventSink = Callable[[Event], None]
@@ -96,3 +96,10 @@ class Progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def default_reporter(progress: bool, verb: str) -> Reporter:
+    """The reporter of a batch call given none: silent, or with ``progress`` a tqdm bar over the files."""
+    if not progress:
+        return NullReporter()
+    return EventReporter(TqdmBar(verb))

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from airtool import api
 from airtool.cli import app
-from airtool.engine.inference.bench import BenchOptions
 from airtool.engine.evaluation.evaluate import EvalOptions
+from airtool.engine.inference.bench import BenchOptions
 from airtool.errors import UsageError
 from tests.engine.training.test_train import make_train_data, tiny_config
 

@@ -116,7 +116,7 @@ def test_rgba_bound_for_jpeg_is_refused_before_its_inference(tmp_path, monkeypat
     def counting_restorer(options):
         return CountingRestorer()
 
-    monkeypatch.setattr(api.batch, "build_restorer", counting_restorer)
+    monkeypatch.setattr("airtool.engine.inference.restore_run.build_restorer", counting_restorer)
     report = api.restore([str(src)], str(tmp_path / "out"), RestoreOptions(model="identity", format="jpg"))
     assert report.exit_code == 3
     assert [r.input.split("/")[-1] for r in report.failed] == ["clear.png"]

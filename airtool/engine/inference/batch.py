@@ -7,10 +7,15 @@ file becomes a failed ``FileResult`` and the batch goes on. Outputs that exist a
 
 A video is one job: its frames stream through their own decode -> compute -> encode stages
 inside ``compute`` (``airtool.engine.inference.video``), and its ``save`` reports the result as ``Saved``.
+
+This module knows nothing of pictures or models: the commands' stages do (``restore_stages``, and
+``api.degrade``), over the shared pieces of ``files`` (reading, atomic saving, what a killed run
+left) and ``video_job``. ``shard`` splits a plan's jobs among torchrun ranks.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -48,6 +53,14 @@ class Stages:
     notes: Callable[[Any], list[str]] = lambda item: []
     describe: Callable[[Any], dict] = lambda result: {}
     compute_name: str = "compute"
+
+
+def shard(jobs: list[Job]) -> list[Job]:
+    """Under torchrun, each rank takes every WORLD_SIZE-th file, starting at its RANK, so ranks
+    started on one batch share it without a word between them."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    return jobs[rank::world] if world > 1 else jobs
 
 
 def run_batch(

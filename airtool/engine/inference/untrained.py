@@ -17,6 +17,7 @@ import numpy as np
 
 from airtool.degradation_signs import SIGNS, looks_like
 from airtool.errors import UsageError
+from airtool.models.weights_info import WeightsInfo
 
 CHOICES = ("keep", "restore")
 DEFAULT = "keep"
@@ -63,3 +64,10 @@ class UntrainedCheck:
             return Verdict()
         signs = {task: why for task, why in looks_like(pixels).items() if task in self.untrained}
         return Verdict(signs, keep=bool(signs) and self.choice == "keep")
+
+
+def untrained_check(weights: WeightsInfo | None, choice: str) -> UntrainedCheck:
+    """What to look for in each picture: the weights' untrained tasks that show a sign. With none
+    (all trained, or not recorded) the choice cannot change a pixel and counts as ``restore``."""
+    tasks = tuple(t for t in (weights.untrained_tasks if weights else ()) if t in SIGNS)
+    return UntrainedCheck(tasks, choice if tasks else "restore")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airtool.engine.inference.batch import Stages, run_batch
+from airtool.engine.inference.batch import Stages, run_batch, shard
 from airtool.errors import InputError
 from airtool.io.atomic import TMP_MARK, write_bytes
 from airtool.io.paths import plan
@@ -109,3 +109,11 @@ def test_each_file_reports_the_seconds_of_its_own_stages_not_its_wait_in_the_que
         stages_s = result.extra["decode_s"] + result.extra["infer_s"] + result.extra["write_s"]
         assert 0.2 <= result.extra["infer_s"] < 0.35 and result.extra["decode_s"] >= 0.02 and result.extra["write_s"] >= 0.01
         assert result.seconds == pytest.approx(stages_s, abs=1e-3) and result.seconds < 0.5
+
+
+def test_under_torchrun_each_rank_takes_every_world_size_th_job(tmp_path, monkeypatch):
+    jobs = plan([str(_inputs(tmp_path, n=5))], str(tmp_path / "out")).jobs
+    assert shard(jobs) == jobs
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert [job.rel for job in shard(jobs)] == ["1.png", "3.png"]

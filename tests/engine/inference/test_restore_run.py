@@ -1,4 +1,6 @@
-"""The API's real stages under write faults: a disk that fills up half way through a write."""
+"""``run_restore``: the real restore stages under write faults (a disk that fills up half way
+through a write) and interruptions (Ctrl-C mid-way through a large picture's tiles), and what a run
+checks before it loads a model."""
 
 from __future__ import annotations
 
@@ -6,10 +8,14 @@ import errno
 import pathlib
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from airtool.api import RestoreOptions, restore
+from airtool.engine.inference.options import RestoreOptions
+from airtool.engine.inference.restore_run import run_restore
+from airtool.errors import UsageError
 from airtool.io.provenance import FILE_NAME
+from airtool.report import NullReporter
 
 
 def _tree(tmp_path, n=6):
@@ -32,7 +38,7 @@ def test_disk_full_half_way_through_writes_then_a_rerun_completes(tmp_path, monk
     and the next run (disk freed) completes the batch."""
     src = _tree(tmp_path)
     options = RestoreOptions(model="identity", device="cpu")
-    restore([str(src)], str(tmp_path / "clean"), options)
+    run_restore([str(src)], str(tmp_path / "clean"), options, NullReporter())
     clean = _files(tmp_path / "clean")
     from airtool.io import atomic
 
@@ -58,13 +64,13 @@ def test_disk_full_half_way_through_writes_then_a_rerun_completes(tmp_path, monk
 
     monkeypatch.setattr(atomic, "write_stream", write_stream)
     out = tmp_path / "out"
-    report = restore([str(src)], str(out), options)
+    report = run_restore([str(src)], str(out), options, NullReporter())
     assert report.exit_code == 3
     assert sorted(pathlib.Path(r.input).name for r in report.failed) == sorted(full_for)
     assert all(r.reason == "cannot write output (No space left on device)" for r in report.failed)
     assert _files(out) == {k: v for k, v in clean.items() if k not in full_for}  # complete or absent
     monkeypatch.undo()
-    again = restore([str(src)], str(out), options)
+    again = run_restore([str(src)], str(out), options, NullReporter())
     assert (again.exit_code, again.count("skipped"), again.count("done")) == (0, 3, 3)
     assert _files(out) == clean
 
@@ -73,13 +79,12 @@ def test_a_large_picture_interrupted_mid_way_resumes_from_its_tiles_to_the_same_
     """Ctrl-C after 5 of 16 tiles: exit 130, no output, the finished tiles kept beside it; the rerun
     continues from them and writes the bytes an uninterrupted run writes, then the tiles go."""
     from airtool.io.tile_resume import folder_for
-    from airtool.report import NullReporter
 
     src = tmp_path / "big.png"
     Image.fromarray(np.random.default_rng(4).integers(0, 256, (170, 180, 3), dtype=np.uint8)).save(src)
     options = RestoreOptions(model="symunet", weights=str(tiny_weights), device="cpu", precision="fp32", tile=64,
                              tile_overlap=16)
-    restore([str(src)], str(tmp_path / "whole" / "big.png"), options)
+    run_restore([str(src)], str(tmp_path / "whole" / "big.png"), options, NullReporter())
 
     class CtrlC(NullReporter):
         def tiles(self, name, done, total):
@@ -87,7 +92,7 @@ def test_a_large_picture_interrupted_mid_way_resumes_from_its_tiles_to_the_same_
                 raise KeyboardInterrupt
 
     out = tmp_path / "out" / "big.png"
-    assert restore([str(src)], str(out), options, CtrlC()).exit_code == 130
+    assert run_restore([str(src)], str(out), options, CtrlC()).exit_code == 130
     assert not out.exists() and any(folder_for(out).glob("w*.bin"))
     seen: list[int] = []
 
@@ -95,8 +100,30 @@ def test_a_large_picture_interrupted_mid_way_resumes_from_its_tiles_to_the_same_
         def tiles(self, name, done, total):
             seen.append(done)
 
-    report = restore([str(src)], str(out), options, Follow())
+    report = run_restore([str(src)], str(out), options, Follow())
     assert report.exit_code == 0 and seen[0] == 5
     assert "resumed: 5 of 16 tiles kept from an interrupted run" in report.results[0].notes
     assert out.read_bytes() == (tmp_path / "whole" / "big.png").read_bytes()
     assert not folder_for(out).exists()
+
+
+def _no_model(options):
+    raise AssertionError("the model should not load")
+
+
+def test_a_run_with_nothing_left_to_write_loads_no_model(tmp_path, monkeypatch):
+    src = _tree(tmp_path, n=2)
+    options = RestoreOptions(model="identity", device="cpu")
+    run_restore([str(src)], str(tmp_path / "out"), options, NullReporter())
+    monkeypatch.setattr("airtool.engine.inference.restore_run.build_restorer", _no_model)
+    again = run_restore([str(src)], str(tmp_path / "out"), options, NullReporter())
+    assert (again.exit_code, again.count("skipped")) == (0, 2)
+
+
+def test_outputs_of_another_recipe_are_refused_before_the_model_loads(tmp_path, monkeypatch):
+    src = _tree(tmp_path, n=3)
+    run_restore([str(src)], str(tmp_path / "out"), RestoreOptions(model="identity", device="cpu"), NullReporter())
+    (tmp_path / "out" / "2.png").unlink()  # one left to do: the run would load the model for it
+    monkeypatch.setattr("airtool.engine.inference.restore_run.build_restorer", _no_model)
+    with pytest.raises(UsageError, match=r"and 1 more outputs were made with quality 95; this run would use quality 50"):
+        run_restore([str(src)], str(tmp_path / "out"), RestoreOptions(model="identity", quality=50), NullReporter())
