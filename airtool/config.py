@@ -6,7 +6,9 @@ A config class is a (frozen) dataclass whose fields are typed with: ``bool``, ``
 default are required.
 
 - ``from_dict(cls, data)`` validates and builds; an unknown key raises
-  ``ConfigError("train.optim.lr_base: unknown key")``, a wrong type names the path and both types.
+  ``ConfigError("train.optim.lr_base: unknown key")``, a key the class lists in its
+  ``RETIRED_KEYS: ClassVar[Mapping[str, str]]`` says what to write instead (``train.amp``), a wrong
+  type names the path and both types.
 - ``load_yaml(path, cls, overrides)`` reads with ``yaml.safe_load`` and applies ``--set`` overrides;
   ``read_yaml``, ``merge_trees`` and ``build`` are its steps, for loaders that combine files
   (a training preset's ``base:``, engine/training/config.py).
@@ -118,8 +120,9 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     for key in data:
-        if key not in fields:
-            raise ConfigError(f"{path + '.' if path else ''}{key}: unknown key")
+        # A retired key set to null is skipped: configs saved (run folders) before it was retired hold it so.
+        if key not in fields and not (key in _retired_keys(cls) and data[key] is None):
+            raise ConfigError(f"{path + '.' if path else ''}{key}: {_why_refused(cls, key)}")
     kwargs = {}
     for name, field in fields.items():
         sub = f"{path}.{name}" if path else name
@@ -128,6 +131,16 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{sub}: required key is missing")
     return cls(**kwargs)
+
+
+def _retired_keys(cls: type) -> Mapping[str, str]:
+    return getattr(cls, "RETIRED_KEYS", {})
+
+
+def _why_refused(cls: type, key: str) -> str:
+    """Why ``cls`` refuses ``key``: unknown, or retired, with what to write instead."""
+    retired = _retired_keys(cls)
+    return f"no longer read; {retired[key]}" if key in retired else "unknown key"
 
 
 def to_dict(cfg: Any) -> Any:
@@ -173,8 +186,8 @@ def _set_in(tree: dict[str, Any], keys: list[str], value: Any, cls: type, item: 
         dotted = ".".join(keys[: depth + 1])
         if dataclasses.is_dataclass(tp):
             hints = typing.get_type_hints(tp)
-            if key not in hints:
-                raise ConfigError(f"{dotted}: unknown key (in --set {item!r})")
+            if key not in hints or key in _retired_keys(tp):
+                raise ConfigError(f"{dotted}: {_why_refused(tp, key)} (in --set {item!r})")
             tp = _strip_optional(hints[key])
         elif typing.get_origin(tp) in (dict, Mapping):
             tp = typing.get_args(tp)[1] if typing.get_args(tp) else Any

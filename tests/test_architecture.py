@@ -87,3 +87,66 @@ def test_importing_the_package_and_its_api_loads_no_torch():
     code = "import sys, airtool, airtool.api, airtool.models, airtool.precision; print('torch' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "False", proc.stderr
+
+
+# Inside the engine, one subpackage per concern, also bottom to top. ``engine/__init__.py`` is empty.
+ENGINE_ALLOWED: dict[str, set[str]] = {
+    "hardware": set(),
+    "inference": {"hardware"},
+    "training": {"hardware"},
+    "evaluation": {"hardware", "inference"},
+}
+
+
+def _engine_part(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 and parts[:2] == ["airtool", "engine"] else None
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "engine").rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_each_engine_module_imports_only_the_concerns_below_it(path: Path):
+    own = path.relative_to(PACKAGE / "engine").parts[0]
+    if own == "__init__.py":
+        assert not _imports(path), "engine/__init__.py imports nothing"
+        return
+    assert own in ENGINE_ALLOWED, f"engine/{own} is not one of the engine's concerns {sorted(ENGINE_ALLOWED)}"
+    bad = [name for name in _imports(path)
+           if (target := _engine_part(name)) is not None and target != own and target not in ENGINE_ALLOWED[own]]
+    assert not bad, f"{path.relative_to(PACKAGE)} ({own}) imports {bad}; allowed: {sorted(ENGINE_ALLOWED[own])}"
+
+
+def _module_of(path: Path) -> str:
+    return ".".join(("airtool", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
+
+
+def test_no_import_cycles_between_modules():
+    """Every import statement, lazy ones too, as an edge; a cycle is a design knot, even if a late
+    import keeps it from failing at run time."""
+    paths = {_module_of(p): p for p in PACKAGE.rglob("*.py") if p.name != "__main__.py"}
+    edges: dict[str, set[str]] = {}
+    for module, path in paths.items():
+        targets = set()
+        for name in _imports(path):
+            while name and name not in paths:  # "from airtool.x import y": y may be a name, not a module
+                name = name.rpartition(".")[0]
+            if name and name != module and not module.startswith(name + "."):
+                targets.add(name)
+        edges[module] = targets - {"airtool"}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        state[module] = 1
+        stack.append(module)
+        for target in sorted(edges.get(module, ())):
+            if state.get(target) == 1:
+                return stack[stack.index(target):] + [target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        stack.pop()
+        state[module] = 2
+        return None
+
+    for module in sorted(edges):
+        if module not in state and (cycle := visit(module)):
+            pytest.fail("import cycle: " + " -> ".join(cycle))

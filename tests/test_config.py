@@ -122,7 +122,7 @@ PRESETS = Path(__file__).resolve().parents[1] / "airtool" / "configs" / "train"
 
 
 def test_every_shipped_preset_loads_and_round_trips(tmp_path: Path):
-    from airtool.engine.train import TrainConfig, load_train_config, preset_names
+    from airtool.engine.training.train import TrainConfig, load_train_config, preset_names
 
     names = preset_names()
     assert {"cpu-small", "symunet-aio3", "symunet-aio5", "anyir-aio3", "daair-aio5", "ndr-restore-aio3"} <= set(names)
@@ -152,7 +152,7 @@ def test_shipped_presets_describe_the_recipe_not_its_history():
 
 
 def test_preset_recipes_follow_the_papers():
-    from airtool.engine.train import load_train_config
+    from airtool.engine.training.train import load_train_config
 
     sym = load_train_config("symunet-aio3")
     assert (sym.train.optim.name, sym.train.optim.lr, sym.train.optim.weight_decay) == ("adamw", 1e-3, 1e-3)
@@ -166,14 +166,14 @@ def test_preset_recipes_follow_the_papers():
 
 
 def test_unknown_preset_lists_the_available_ones():
-    from airtool.engine.train import load_train_config
+    from airtool.engine.training.train import load_train_config
 
     with pytest.raises(ConfigError, match=r"unknown training config 'symunet-aio9'; presets: .*cpu-small.*symunet-aio3"):
         load_train_config("symunet-aio9")
 
 
 def test_preset_overrides_and_to_dict():
-    from airtool.engine.train import load_train_config
+    from airtool.engine.training.train import load_train_config
 
     cfg = load_train_config("cpu-small", ["train.steps=7", "data.root=/elsewhere", "train.optim.lr=1e-4"])
     assert (cfg.train.steps, cfg.data.root, cfg.train.optim.lr) == (7, "/elsewhere", 1e-4)
@@ -194,7 +194,7 @@ def test_merge_trees_merges_mappings_and_replaces_lists_and_scalars():
 
 
 def test_base_preset_merges_mappings_and_replaces_lists(tmp_path: Path):
-    from airtool.engine.train_config import load_train_config
+    from airtool.engine.training.config import load_train_config
 
     child = _preset_file(tmp_path, "child.yaml", """
 base: cpu-small
@@ -217,7 +217,7 @@ train:
 
 
 def test_base_chain_of_two_and_relative_files(tmp_path: Path):
-    from airtool.engine.train_config import load_train_config
+    from airtool.engine.training.config import load_train_config
 
     (tmp_path / "sub").mkdir()
     _preset_file(tmp_path / "sub", "mid.yaml", "base: symunet-s-aio3\nname: mid\nseed: 7\ntrain: {steps: 30}\n")
@@ -229,7 +229,7 @@ def test_base_chain_of_two_and_relative_files(tmp_path: Path):
 
 
 def test_set_overrides_apply_on_top_of_the_base(tmp_path: Path):
-    from airtool.engine.train_config import load_train_config
+    from airtool.engine.training.config import load_train_config
 
     child = _preset_file(tmp_path, "child.yaml", "base: cpu-small\nname: child\ntrain: {steps: 50, optim: {lr: 5.0e-4}}\n")
     cfg = load_train_config(child, ["train.optim.lr=1e-5", "data.crop=32", "train.log_every=2"])
@@ -237,7 +237,7 @@ def test_set_overrides_apply_on_top_of_the_base(tmp_path: Path):
 
 
 def test_base_cycle_fails_with_one_line_naming_the_file(tmp_path: Path):
-    from airtool.engine.train_config import load_train_config
+    from airtool.engine.training.config import load_train_config
 
     a = _preset_file(tmp_path, "a.yaml", "base: b.yaml\nname: a\n")
     _preset_file(tmp_path, "b.yaml", "base: a.yaml\nname: b\n")
@@ -258,7 +258,7 @@ def test_base_cycle_fails_with_one_line_naming_the_file(tmp_path: Path):
     ],
 )
 def test_unknown_base_fails_with_one_line_naming_the_file(tmp_path: Path, base: str, message: str):
-    from airtool.engine.train_config import load_train_config
+    from airtool.engine.training.config import load_train_config
 
     bad = _preset_file(tmp_path, "x.yaml", f"base: {base}\nname: x\n")
     with pytest.raises(ConfigError, match=message) as err:
@@ -267,7 +267,7 @@ def test_unknown_base_fails_with_one_line_naming_the_file(tmp_path: Path, base: 
 
 
 def test_errors_in_a_base_name_the_base_file(tmp_path: Path):
-    from airtool.engine.train_config import load_train_config
+    from airtool.engine.training.config import load_train_config
 
     _preset_file(tmp_path, "broken.yaml", "name: [1,\n")
     child = _preset_file(tmp_path, "child.yaml", "base: broken.yaml\n")
@@ -279,7 +279,7 @@ def test_errors_in_a_base_name_the_base_file(tmp_path: Path):
 
 
 def test_a_run_folder_config_stays_resolved(tmp_path: Path):
-    from airtool.engine.train_config import TrainConfig
+    from airtool.engine.training.config import TrainConfig
 
     saved = _preset_file(tmp_path, "config.yaml", "base: cpu-small\nname: x\n")
     with pytest.raises(ConfigError, match=r"config\.yaml: base: unknown key"):

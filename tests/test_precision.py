@@ -30,8 +30,8 @@ def test_autocast_runs_bf16_on_cpu_and_fp32_as_is():
 
 def test_users_of_precision_names_share_the_table():
     """restore's runtime, weights export and training all take their words from PRECISIONS."""
-    from airtool.engine.device import Runtime
-    from airtool.engine.train import LoopConfig
+    from airtool.engine.hardware.device import Runtime
+    from airtool.engine.training.train import LoopConfig
 
     assert Runtime(torch.device("cpu"), "bf16").dtype is torch.bfloat16
     import typing

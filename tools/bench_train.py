@@ -77,7 +77,7 @@ PRESETS = {"symunet": "symunet-cpu-aio3", "symunet-s": "symunet-s-aio3", "daair"
 def config_for(model: str, size: int, batch: int, mode: str, data_root: str):
     from airtool.engine.training.train import load_train_config
 
-    sets = [f"data.crop={size}", f"data.batch_size={batch}", f"data.root={data_root}", "train.amp=null", *MODES[mode]]
+    sets = [f"data.crop={size}", f"data.batch_size={batch}", f"data.root={data_root}", *MODES[mode]]
     if PRESETS[model] == "ndr-restore-aio3":  # a GPU preset: take the CPU presets' data
         cfg = load_train_config("symunet-s-aio3", [f"model.name={model}", "model.variant=paper", *sets])
     else:

@@ -20,8 +20,8 @@ import torch
 
 
 def heldout_scores(path: Path, preset: str = "symunet-campaign", model: str = "symunet") -> dict[str, float]:
-    from airtool.engine.training.data import build_val_samples
     from airtool.engine.training.config import load_train_config
+    from airtool.engine.training.data import build_val_samples
     from airtool.metrics import METRIC_SPECS, score
     from airtool.models.weights import load_model
     from airtool.tasks import TASKS

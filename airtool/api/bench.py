@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from airtool.api.progress import EventSink, Progress, progress_event
 
 if TYPE_CHECKING:
-    from airtool.engine.inference.bench import AutoTileResult, BenchOptions, BenchResult
     from airtool.engine.hardware.cpu_peak import CpuPeak
+    from airtool.engine.inference.bench import AutoTileResult, BenchOptions, BenchResult
 
 
 def bench(options: BenchOptions, *, on_event: EventSink | None = None, progress: bool = False) -> Iterator[BenchResult]:

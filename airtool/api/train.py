@@ -59,8 +59,8 @@ def cpu_ranks(
     torchrun already, or ``cpu_ranks: 1``). ``threads`` defaults to torch's thread count."""
     import torch
 
-    from airtool.engine.training.cpu_ranks import planned_cpu_ranks, under_torchrun
     from airtool.engine.hardware.device import resolve_device
+    from airtool.engine.training.cpu_ranks import planned_cpu_ranks, under_torchrun
 
     cfg, _ = _resolve(config, overrides, resume)
     if under_torchrun() or resolve_device(cfg.train.device).type != "cpu":

@@ -43,8 +43,8 @@ def test_read_rgb_replicates_grey_drops_alpha_and_keeps_16_bit(tmp_path: Path):
 
 
 def test_training_and_evaluation_read_through_these():
-    from airtool.engine.training import data
     from airtool.engine.evaluation import pairs as eval_pairs
+    from airtool.engine.training import data
 
     assert data.read_rgb is folders.read_rgb is eval_pairs.read_rgb
     assert data.list_images is folders.list_images is eval_pairs.list_images

@@ -245,10 +245,10 @@ def test_clip_runs_once_per_picture_on_the_whole_picture(tiny_clip_dir):
 
 
 def test_precision_policy(tiny_clip_dir):
-    from airtool.engine.hardware.device import resolve
+    from airtool.engine.hardware.precision import resolve_precision
 
     spec = get_spec("se-symunet")
-    assert resolve(spec.precision, "cpu", "auto").precision == "fp32"
+    assert resolve_precision(spec.precision, torch.device("cpu"), "auto") == "fp32"
     from airtool.engine.hardware.device import Runtime
     from airtool.engine.inference.infer import Restorer, TileOptions
 

@@ -1,4 +1,5 @@
-"""Pick the device and the autocast dtype, honouring each model's precision policy."""
+"""Pick the device (``--device``, ``train.device``). ``Runtime`` pairs it with the precision that
+``engine/hardware/precision.py`` chose for it."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from airtool.errors import DeviceError
-from airtool.models.spec import PrecisionPolicy
-from airtool.precision import PRECISIONS, dtype_of
+from airtool.precision import dtype_of
 
 
 @dataclass(frozen=True)
@@ -41,37 +41,3 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise DeviceError("device 'mps' requested but MPS is not available")
     return device
-
-
-def cpu_has_native_bf16() -> bool:
-    """True on CPUs with AVX512-BF16 or AMX, where bf16 matrix products run in hardware.
-
-    Elsewhere oneDNN emulates bf16 and it is slower than fp32, so ``auto`` stays fp32 there.
-    ``AIRTOOL_CPU_BF16=0|1`` overrides the detection (torch's probes are private API).
-    """
-    override = os.environ.get("AIRTOOL_CPU_BF16")
-    if override in ("0", "1"):
-        return override == "1"
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
-
-
-def resolve_precision(policy: PrecisionPolicy, device: torch.device, requested: str = "auto") -> str:
-    if requested == "auto":
-        choice = policy.auto(device.type)
-        if device.type == "cpu" and choice == "bf16" and not cpu_has_native_bf16():
-            return "fp32"
-        return choice
-    if requested not in PRECISIONS:
-        raise DeviceError(f"unknown precision {requested!r}; use auto, fp32, bf16 or fp16")
-    allowed = policy.allowed(device.type)
-    if requested not in allowed:
-        raise DeviceError(
-            f"precision {requested} is not validated for this model on {device.type} (allowed: {', '.join(allowed)})"
-        )
-    return requested
-
-
-def resolve(policy: PrecisionPolicy, device: str = "auto", precision: str = "auto") -> Runtime:
-    dev = resolve_device(device)
-    return Runtime(dev, resolve_precision(policy, dev, precision))

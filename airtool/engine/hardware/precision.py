@@ -1,68 +1,121 @@
-"""``--precision auto`` on the CPU, measured: bf16 only where it is faster than fp32 here.
+"""``--precision`` and ``train.precision``: the one place where a run's precision is decided.
 
-Why measured: bf16 hardware does not make bf16 fast everywhere. The same AVX512-BF16 flag made
-SymUNet about twice as fast in bf16 on a Zen 4 EPYC and slower on an Intel Xeon whose AMX the
-hypervisor hides (docs/performance.md#bf16-or-fp32-on-the-cpu). So where a model's policy would
-take bf16 on a CPU with bf16 hardware, the first run times one pass of each precision
-(``PROBE_SIDE`` px, after a warm-up) and keeps bf16 only if it takes at most ``FASTER`` of fp32's
-time. The answer is kept per CPU,
-torch version, thread count and model in ``$XDG_CACHE_HOME/airtool/cpu-precision.json``.
-``AIRTOOL_CPU_BF16=1`` skips the measurement (bf16), ``=0`` means fp32 (``engine.device``).
+restore, evaluate and bench (through ``load_restorer`` and ``Restorer.with_precision``) and
+training (``engine/training/precision.py``) all ask ``resolve_precision``. It reads what each
+model declares (``PrecisionPolicy`` in ``models/spec.py``: the precisions validated per device
+and the ``auto`` choice) and the names table (``airtool/precision.py``).
+
+A named precision is checked against the policy for the device. ``auto``:
+
+- inference: the policy's choice, except that on a CPU bf16 is taken only where its matrix units
+  run bf16 natively (elsewhere it is emulated, slower than fp32) and, when the caller can time a
+  pass (``CpuTiming``), only where bf16 measured at most ``FASTER`` of fp32's time. Native bf16
+  does not make bf16 fast everywhere (docs/performance.md#bf16-or-fp32-on-the-cpu), so the answer
+  is measured once and kept per CPU, torch version, thread count and model in
+  ``$XDG_CACHE_HOME/airtool/cpu-precision.json``. ``AIRTOOL_CPU_BF16=1`` takes bf16 unmeasured,
+  ``=0`` takes fp32.
+- training: bf16 on CUDA where the policy allows it, else fp32. On a CPU, bf16 training is chosen
+  explicitly (``train.precision: bf16``) until a measured per-CPU choice exists for training too.
 """
 
 from __future__ import annotations
 
 import os
-import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
-from airtool.engine.inference import autotile
+import torch
 
-if TYPE_CHECKING:
-    from airtool.engine.inference.infer import Restorer
+from airtool.engine.hardware import timing_cache
+from airtool.errors import ConfigError, DeviceError
+from airtool.models.spec import PrecisionPolicy
+from airtool.precision import PRECISIONS
 
+Workload = Literal["inference", "training"]
 CACHE_NAME = "cpu-precision.json"
-PROBE_SIDE = 192
+PROBE_SIDE = 192  # the square pass timed at each precision
 FASTER = 0.9  # bf16 must take at most this share of fp32's time (timing noise on a shared CPU)
+OVERRIDE = "AIRTOOL_CPU_BF16"
 
 
-def choose(restorer: Restorer) -> Restorer:
-    """``restorer`` as it is, or at fp32 when its ``auto`` bf16 measured no faster on this CPU."""
-    runtime = restorer.runtime
-    if runtime.device.type != "cpu" or runtime.precision != "bf16" or os.environ.get("AIRTOOL_CPU_BF16") == "1":
-        return restorer
-    key = _key(restorer)
-    entry = autotile.load_entry(key, CACHE_NAME)
+@dataclass(frozen=True)
+class CpuTiming:
+    """What the measured CPU choice needs from a caller that holds the model: the key its answer
+    is kept under (what it depends on: CPU, torch, threads, model) and the seconds of one warm
+    ``PROBE_SIDE`` pass at a given precision. Both are called only when a measurement is due."""
+
+    key: Callable[[], str]
+    seconds: Callable[[str], float]
+
+
+def resolve_precision(
+    policy: PrecisionPolicy,
+    device: torch.device,
+    requested: str = "auto",
+    *,
+    workload: Workload = "inference",
+    model: str = "this model",
+    measure: CpuTiming | None = None,
+) -> str:
+    """The precision (``fp32``, ``bf16`` or ``fp16``) to compute in on ``device``: ``requested``
+    checked against ``policy``, or the ``auto`` choice for ``workload`` (module docstring).
+
+    A refused name raises ``DeviceError`` for inference, ``ConfigError`` naming
+    ``train.precision`` for training; ``model`` is the name those messages give.
+    """
+    if requested != "auto":
+        return _checked(policy, device, requested, workload, model)
+    if workload == "training":
+        return "bf16" if device.type == "cuda" and "bf16" in policy.allowed("cuda") else "fp32"
+    return _auto_inference(policy, device, measure)
+
+
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs with AVX512-BF16 or AMX, where bf16 matrix products run in hardware.
+
+    ``AIRTOOL_CPU_BF16=0|1`` overrides the detection (torch's probes are private API).
+    """
+    override = os.environ.get(OVERRIDE)
+    if override in ("0", "1"):
+        return override == "1"
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def _checked(policy: PrecisionPolicy, device: torch.device, requested: str, workload: Workload, model: str) -> str:
+    """``requested`` if the policy validated it on this device (training: fp32 always)."""
+    training = workload == "training"
+    if requested not in PRECISIONS:
+        unknown = f"unknown precision {requested!r}; use auto, fp32, bf16 or fp16"
+        raise ConfigError(f"train.precision: {unknown}") if training else DeviceError(unknown)
+    if training and requested == "fp16" and device.type != "cuda":
+        raise ConfigError(f"train.precision: fp16 needs a CUDA device, not {device.type}; use bf16 or fp32")
+    allowed = policy.allowed(device.type)
+    if requested in allowed or (training and requested == "fp32"):
+        return requested
+    refused = f"{requested} is not validated for {model} on {device.type} (allowed: {', '.join(allowed)})"
+    raise ConfigError(f"train.precision: {refused}") if training else DeviceError(f"precision {refused}")
+
+
+def _auto_inference(policy: PrecisionPolicy, device: torch.device, measure: CpuTiming | None) -> str:
+    choice = policy.auto(device.type)
+    if device.type != "cpu" or choice != "bf16":
+        return choice
+    if not cpu_has_native_bf16():
+        return "fp32"
+    if measure is None or os.environ.get(OVERRIDE) == "1":
+        return "bf16"
+    return _measured(measure)
+
+
+def _measured(timing: CpuTiming) -> str:
+    """bf16 or fp32, whichever the cached (else a new) measurement on this CPU found faster."""
+    key = timing.key()
+    entry = timing_cache.load_entry(key, CACHE_NAME)
     if entry is None or entry.get("precision") not in ("fp32", "bf16"):
-        seconds = {p: _time_pass(restorer, p) for p in ("fp32", "bf16")}
+        seconds = {p: timing.seconds(p) for p in ("fp32", "bf16")}
         entry = {"precision": "bf16" if seconds["bf16"] <= FASTER * seconds["fp32"] else "fp32",
                  "seconds": seconds, "side": PROBE_SIDE}
-        autotile.store_entry(key, entry, CACHE_NAME)
-    if entry["precision"] == "bf16":
-        return restorer
-    restorer.close()
-    return restorer.with_precision("fp32")
-
-
-def _key(restorer: Restorer) -> str:
-    """The timing key without the precision: what the choice depends on."""
-    return restorer.timing_key().rsplit(" | ", 1)[0]
-
-
-def _time_pass(restorer: Restorer, precision: str) -> float:
-    """Seconds of one eager pass at ``precision`` (never compiled: compiling would cost minutes)."""
-    import torch
-
-    from airtool.engine.hardware.device import Runtime
-    from airtool.engine.inference.infer import Restorer
-
-    probe = Restorer(restorer.model, restorer.spec, Runtime(restorer.runtime.device, precision), restorer.tiles)
-    batch = torch.rand(1, 3, PROBE_SIDE, PROBE_SIDE, generator=torch.Generator().manual_seed(0))
-    try:
-        with torch.inference_mode():
-            probe.forward_batch(batch)  # warm-up: oneDNN builds its kernels on the first call
-            start = time.perf_counter()
-            probe.forward_batch(batch)
-            return time.perf_counter() - start
-    finally:
-        probe.close()
+        timing_cache.store_entry(key, entry, CACHE_NAME)
+    return entry["precision"]

@@ -2,11 +2,9 @@
 
 Why measured: on the CPU the time per pixel of a forward pass grows with the image (the
 activations leave the caches), by how much depends on the CPU (caches, vector extensions,
-cores, threads) and on the model. On this project's AVX512-BF16 EPYC, SymUNet fp32 costs
-23 us/pixel at 256 px and 49 us/pixel at 1024 px; symunet-s 1.1 and 3.4 us/pixel. Tiles cost
-their overlap instead (a 500 px image is 9 tiles of 256 px: 2.4x the pixels). A fixed 256 px
-tile was therefore 1.8x slower than no tiling at 500x500 on an AVX2-only EPYC (issue 19), and no
-table by CPU family could say where the crossover lies on a CPU nobody measured.
+cores, threads) and on the model, while tiles cost their overlap instead. So whether tiling
+pays, and from which size, differs from CPU to CPU, and no table by CPU family could say where
+the crossover lies on a CPU nobody measured (figures: docs/performance.md#--tile-auto).
 
 The rule: the first time a model runs on this CPU (per torch version, thread count and
 precision), time one forward pass at a ladder of square sizes (``CANDIDATES``, smallest first;
@@ -37,14 +35,12 @@ when a real restore runs ``STALE_FACTOR`` times faster than it predicted.
 from __future__ import annotations
 
 import bisect
-import json
 import math
-import os
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import NamedTuple
+
+from airtool.engine.hardware import timing_cache
 
 CANDIDATES = (128, 192, 256, 384, 512, 768, 1024, 1536)
 MAX_RUN_S = 1.5  # no pass above FALLBACK_TILE predicted to take longer is run: measuring stays short
@@ -237,50 +233,9 @@ def available_memory() -> float:
     return 4.0 * 2**30
 
 
-def cache_path(name: str = CACHE_NAME) -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(root) / "airtool" / name
-
-
-def load_entry(key: str, name: str = CACHE_NAME) -> dict | None:
-    """One entry of a JSON cache file under ``$XDG_CACHE_HOME/airtool``; None if absent or unreadable."""
-    try:
-        entry = json.loads(cache_path(name).read_text()).get(key)
-    except (OSError, ValueError, AttributeError):
-        return None
-    return entry if isinstance(entry, dict) else None
-
-
-def store_entry(key: str, entry: dict, name: str = CACHE_NAME) -> None:
-    """Merge one entry into a cache file (atomically; a cache that cannot be written is skipped)."""
-    _update(name, lambda data: {**data, key: {**entry, "measured": time.strftime("%Y-%m-%d %H:%M:%S")}})
-
-
-def drop_entry(key: str, name: str = CACHE_NAME) -> None:
-    """Remove one entry from a cache file, so the next run measures again."""
-    _update(name, lambda data: {k: v for k, v in data.items() if k != key})
-
-
-def _update(name: str, change: Callable[[dict], dict]) -> None:
-    from airtool.io.atomic import atomic_path
-
-    path = cache_path(name)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            data = json.loads(path.read_text())
-            data = data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            data = {}
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(change(data), indent=1, sort_keys=True) + "\n")
-    except OSError:
-        pass  # a read-only home: measure again next time
-
-
 def load(key: str) -> TileTimings | None:
     """The cached timings of ``key``; None when absent, unreadable or implausible (``plausible``)."""
-    entry = load_entry(key)
+    entry = timing_cache.load_entry(key, CACHE_NAME)
     try:
         timings = TileTimings({int(k): float(v) for k, v in entry["seconds"].items()},
                               float(entry["bytes_per_pixel"]), bool(entry["complete"]))
@@ -292,4 +247,9 @@ def load(key: str) -> TileTimings | None:
 def store(key: str, timings: TileTimings) -> None:
     """Cache ``timings`` for later runs, unless they were disturbed or implausible."""
     if not timings.disturbed and plausible(timings):
-        store_entry(key, {k: v for k, v in asdict(timings).items() if k != "disturbed"})
+        timing_cache.store_entry(key, {k: v for k, v in asdict(timings).items() if k != "disturbed"}, CACHE_NAME)
+
+
+def drop(key: str) -> None:
+    """Forget the cached timings of ``key``: the next run measures again."""
+    timing_cache.drop_entry(key, CACHE_NAME)

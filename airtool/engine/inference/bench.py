@@ -8,15 +8,12 @@ encoding and tiling are left out; ``tools.bench_folder`` measures the whole pipe
 
 from __future__ import annotations
 
-import os
-import resource
 import statistics
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
+from airtool.engine.hardware.peak_rss import PeakRSS
 from airtool.errors import UsageError
 from airtool.models import DEFAULT_MODEL
 from airtool.models.spec import check_precision_name, check_threads
@@ -74,58 +71,6 @@ class BenchResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-class PeakRSS:
-    """Samples this process's resident set size every few milliseconds while active.
-
-    ``ru_maxrss`` only ever grows over the life of the process, so a per-configuration peak needs
-    sampling; /proc/self/statm is read where it exists (Linux), ru_maxrss is the fallback.
-    """
-
-    def __init__(self, interval: float = 0.005) -> None:
-        self.interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    @staticmethod
-    def current() -> int:
-        try:
-            with open("/proc/self/statm") as fh:
-                return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, ValueError, IndexError):
-            scale = 1 if sys.platform == "darwin" else 1024
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.current())
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakRSS:
-        _release_free_memory()
-        self.peak = self.current()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.current())
-
-
-def _release_free_memory() -> None:
-    """Give memory freed by earlier configurations back to the OS (glibc keeps it otherwise), so
-    one configuration's peak is not inflated by the previous one's."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: the peak may include earlier configurations
-        pass
 
 
 def count_macs(model, size: int) -> int:
@@ -268,8 +213,8 @@ def run_auto_tile(options: BenchOptions, on_progress: Progress | None = None) ->
     precision, store them where ``restore`` finds them, and say which tile each image size gets."""
     import torch
 
-    from airtool.engine.inference import autotile
     from airtool.engine.hardware.cpuinfo import read_cpu, torch_capability
+    from airtool.engine.inference import autotile
     from airtool.engine.inference.infer import TileOptions
     from airtool.engine.inference.load import load_restorer
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,11 +14,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from airtool.engine.inference import autotile
-
 from airtool.engine.hardware import cpu_share
-from airtool.engine.inference.degradation import DegradationProbe
+from airtool.engine.hardware import precision as hardware_precision
 from airtool.engine.hardware.device import Runtime
+from airtool.engine.hardware.peak_rss import PeakRSS
+from airtool.engine.inference import autotile
+from airtool.engine.inference.degradation import DegradationProbe
 from airtool.errors import DeviceError
 from airtool.io import tiling
 from airtool.io.tile_resume import TileStore
@@ -65,19 +67,14 @@ class Restorer:
         self.probe = None if compile else DegradationProbe(self.model)
 
     def with_precision(self, precision: str, measured: bool = True) -> Restorer:
-        """The same network and tiling at another precision on the same device. ``auto``: the
-        model's policy, and on a CPU the faster of bf16 and fp32 as measured there
-        (``engine.cpu_precision``; ``measured=False``: the policy alone)."""
-        from airtool.engine.hardware.device import resolve
-
-        runtime = resolve(self.spec.precision, str(self.runtime.device), precision)
-        restorer = self if runtime == self.runtime else Restorer(
-            self.model, self.spec, runtime, self.tiles, compile=self.network is not self.model)
-        if precision == "auto" and measured:
-            from airtool.engine.hardware import precision as cpu_precision
-
-            return cpu_precision.choose(restorer)
-        return restorer
+        """The same network and tiling at ``precision`` on the same device, as
+        ``resolve_precision`` decides it (``auto`` on a CPU: measured here unless ``measured=False``)."""
+        device = self.runtime.device
+        timing = cpu_timing(self.model, self.spec, device) if measured else None
+        chosen = hardware_precision.resolve_precision(self.spec.precision, device, precision, measure=timing)
+        if chosen == self.runtime.precision:
+            return self
+        return Restorer(self.model, self.spec, Runtime(device, chosen), self.tiles, compile=self.network is not self.model)
 
     def close(self) -> None:
         """Detach this wrapper's hooks from the model (another wrapper of the same model lives on)."""
@@ -175,7 +172,7 @@ class Restorer:
             return
         predicted = autotile.predict_tiling(timings, height, width, self.last_tile, self.tiles.overlap)
         if autotile.looks_stale(timings, predicted, end.wall - start.wall):
-            autotile.drop_entry(self.timing_key())
+            autotile.drop(self.timing_key())
             self.tile_timings = None  # the next picture measures again
 
     def _tile_notes(self, forced: bool) -> list[str]:
@@ -260,12 +257,7 @@ class Restorer:
 
     def timing_key(self) -> str:
         """What the CPU timings depend on: the CPU, torch, threads, the model and its size, precision."""
-        from airtool.engine.hardware.cpuinfo import read_cpu, torch_capability
-
-        params = sum(p.numel() for p in self.model.parameters())
-        return (f"{read_cpu().describe(torch_capability())} | torch {torch.__version__}"
-                f" | {torch.get_num_threads()} threads | {self.spec.name} ({params:,} parameters)"
-                f" | {self.runtime.precision}")
+        return f"{model_key(self.model, self.spec)} | {self.runtime.precision}"
 
     @torch.inference_mode()
     def measure_tiles(self, up_to: int, known: autotile.TileTimings | None = None,
@@ -281,8 +273,6 @@ class Restorer:
     def time_pass(self, side: int) -> autotile.Pass:
         """One timed forward pass over ``side`` x ``side`` random pixels: seconds, the memory it
         took, and whether other work took the CPUs meanwhile (``engine.cpu_share``)."""
-        from airtool.engine.inference.bench import PeakRSS
-
         batch = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(side))
         with PeakRSS() as rss:
             start_rss, start = rss.peak, cpu_share.sample()
@@ -348,6 +338,38 @@ class Restorer:
     def _infer(self, inp: Tensor, precision: str, run: Callable[[Tensor], Tensor]) -> Tensor:
         with autocast(self.runtime.device.type, precision):
             return run(inp).float()
+
+
+def model_key(model: nn.Module, spec: ModelSpec) -> str:
+    """What a CPU timing of ``model`` depends on besides its precision: the CPU, torch, threads,
+    the model and its size."""
+    from airtool.engine.hardware.cpuinfo import read_cpu, torch_capability
+
+    params = sum(p.numel() for p in model.parameters())
+    return (f"{read_cpu().describe(torch_capability())} | torch {torch.__version__}"
+            f" | {torch.get_num_threads()} threads | {spec.name} ({params:,} parameters)")
+
+
+def cpu_timing(model: nn.Module, spec: ModelSpec, device: torch.device) -> hardware_precision.CpuTiming:
+    """How ``resolve_precision`` times ``model`` on this CPU when ``--precision auto`` must measure."""
+    return hardware_precision.CpuTiming(key=functools.partial(model_key, model, spec),
+                                        seconds=functools.partial(time_precision, model, spec, device))
+
+
+def time_precision(model: nn.Module, spec: ModelSpec, device: torch.device, precision: str) -> float:
+    """Seconds of one warm square pass of ``hardware_precision.PROBE_SIDE`` px at ``precision``
+    (eager: compiling would cost minutes)."""
+    probe = Restorer(model, spec, Runtime(device, precision))
+    side = hardware_precision.PROBE_SIDE
+    batch = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
+    try:
+        with torch.inference_mode():
+            probe.forward_batch(batch)  # warm-up: oneDNN builds its kernels on the first call
+            start = time.perf_counter()
+            probe.forward_batch(batch)
+            return time.perf_counter() - start
+    finally:
+        probe.close()
 
 
 def check_size_multiple(model: nn.Module, spec: ModelSpec) -> None:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from airtool.engine.training.checkpoints import list_checkpoints
-from airtool.engine.training.run_folder import load_run_config
 from airtool.engine.training.config import TrainConfig, load_train_config
+from airtool.engine.training.run_folder import load_run_config
 from airtool.errors import ConfigError
 
 CAMPAIGN_PRESET = "symunet-campaign"

@@ -15,7 +15,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from airtool.config import build, merge_trees, read_yaml
 from airtool.engine.training.data import DataConfig, ValConfig
@@ -62,6 +62,8 @@ class ScheduleConfig:
 
 @dataclass(frozen=True)
 class LoopConfig:
+    RETIRED_KEYS: ClassVar[Mapping[str, str]] = {"amp": "use train.precision: fp32|bf16|fp16"}
+
     steps: int
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
@@ -69,11 +71,9 @@ class LoopConfig:
     grad_clip: float | None = None  # max L2 norm of all gradients
     ema_decay: float = 0.999
     ema_warmup: bool = True  # decay min(d, (1+step)/(10+step)): short runs get a usable EMA
-    # fp32, bf16 or fp16 autocast (the words of ``restore --precision``); auto = the fastest safe
-    # one for this device and model (see ``train_precision``). ``amp`` is the old name of the
-    # same setting, kept so that existing configs still work: ``amp: none`` means fp32.
+    # fp32, bf16 or fp16 autocast (the words of ``restore --precision``); auto = the choice for
+    # this device and model (engine/hardware/precision.py).
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    amp: Literal["none", "fp32", "bf16", "fp16"] | None = None
     channels_last: bool | None = None  # None = auto: on for CPU training, where it measured faster
     compile: bool = False  # torch.compile the training forward (compile time is paid per run)
     # CPU: the step's batch shared by this many one-thread DDP ranks that ``airtool train``

@@ -13,9 +13,9 @@ from typing import Any
 
 from airtool.config import to_dict
 from airtool.engine.training.checkpoints import load_latest_checkpoint
+from airtool.engine.training.config import TrainConfig
 from airtool.engine.training.data import describe
 from airtool.engine.training.run_folder import load_run_config
-from airtool.engine.training.config import TrainConfig
 from airtool.engine.training.warm_start import run_summary, with_sha256
 from airtool.errors import UsageError
 from airtool.io.atomic import atomic_path

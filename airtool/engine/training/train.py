@@ -14,8 +14,8 @@ Scale out: launched by ``torchrun`` (WORLD_SIZE > 1) it runs DDP, one process pe
 data stream is sharded by ``DistributedSampler`` (see ``airtool.engine.training.data``).
 
 This module holds the ``Trainer`` loop and ``train()``; its parts live beside it in
-``airtool.engine``: ``train_config`` (config dataclasses, presets), ``distributed`` (rank, device,
-hardware line), ``train_precision`` (training precision, channels-last), ``optim`` (optimiser, LR schedule,
+``airtool.engine.training``: ``config`` (config dataclasses, presets), ``distributed`` (rank, device,
+hardware line), ``precision`` (training precision, channels-last), ``optim`` (optimiser, LR schedule,
 EMA), ``checkpoints`` (RNG states, checkpoint files), ``run_folder`` (config.yaml, command.txt,
 log.jsonl, metrics.csv) and ``export`` (weights file and manifest entry). Every name they took
 from this module is still importable from here.
@@ -45,23 +45,6 @@ from airtool.engine.training.checkpoints import (
     seed_everything,
     set_rng_state,
 )
-from airtool.engine.training.cpu_ranks import per_rank_config
-from airtool.engine.training.data import build_train_loader, build_val_samples
-from airtool.engine.training.distributed import Dist, end_distributed, from_main, hardware, init_distributed, select_device
-from airtool.engine.training.export import ExportResult, export_run
-from airtool.engine.training.graceful_stop import stop_between_steps
-from airtool.engine.training.losses import total_loss
-from airtool.engine.training.optim import Ema, build_optimizer, build_scheduler, optimizer_impl
-from airtool.engine.training.run_folder import (
-    METRICS_COLUMNS,  # noqa: F401 (re-exported)
-    METRICS_CSV,
-    Event,
-    append_jsonl,
-    append_metrics_csv,
-    load_run_config,
-    prepare_run,
-    resolve_run,
-)
 from airtool.engine.training.config import (
     LoopConfig,
     ModelConfig,
@@ -71,12 +54,30 @@ from airtool.engine.training.config import (
     load_train_config,
     preset_names,
 )
-from airtool.engine.training.precision import (
-    CPU_BF16_TRAINING,  # noqa: F401 (re-exported)
-    autocast,
-    requested_precision,  # noqa: F401 (re-exported)
-    train_precision,
-    use_channels_last,
+from airtool.engine.training.cpu_ranks import per_rank_config
+from airtool.engine.training.data import build_train_loader, build_val_samples
+from airtool.engine.training.distributed import (
+    Dist,
+    end_distributed,
+    from_main,
+    hardware,
+    init_distributed,
+    select_device,
+)
+from airtool.engine.training.export import ExportResult, export_run
+from airtool.engine.training.graceful_stop import stop_between_steps
+from airtool.engine.training.losses import total_loss
+from airtool.engine.training.optim import Ema, build_optimizer, build_scheduler, optimizer_impl
+from airtool.engine.training.precision import autocast, train_precision, use_channels_last
+from airtool.engine.training.run_folder import (
+    METRICS_COLUMNS,  # noqa: F401 (re-exported)
+    METRICS_CSV,
+    Event,
+    append_jsonl,
+    append_metrics_csv,
+    load_run_config,
+    prepare_run,
+    resolve_run,
 )
 from airtool.models import get_spec
 from airtool.tasks import TASKS

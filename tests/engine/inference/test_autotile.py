@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from airtool.engine.inference import autotile
-
 from airtool.engine.hardware import cpu_share
-from airtool.engine.inference.autotile import TileTimings, choose_tile, measure
 from airtool.engine.hardware.device import Runtime
+from airtool.engine.inference import autotile
+from airtool.engine.inference.autotile import TileTimings, choose_tile, measure
 from airtool.engine.inference.infer import Restorer, TileOptions
 from airtool.models import get_spec
 from airtool.models.spec import WHOLE_IMAGE_ONLY
@@ -103,6 +102,8 @@ def test_cache_round_trip_and_a_damaged_cache_is_measured_again(tmp_path, monkey
     assert autotile.load("cpu | model") is None
     autotile.store("cpu | model", SYMUNET_FP32)
     assert autotile.load("cpu | model") == SYMUNET_FP32
+    autotile.drop("cpu | model")
+    assert autotile.load("cpu | model") is None
 
 
 def _tiny_restorer(min_tile=None):

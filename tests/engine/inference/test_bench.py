@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from airtool.engine.inference.bench import BenchOptions, PeakRSS, count_macs, run_bench
+from airtool.engine.hardware.peak_rss import PeakRSS
+from airtool.engine.inference.bench import BenchOptions, count_macs, run_bench
 from airtool.errors import UsageError
 
 

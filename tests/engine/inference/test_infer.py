@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from airtool.engine.hardware.device import Runtime, resolve
+from airtool.engine.hardware.device import Runtime, resolve_device
+from airtool.engine.hardware.precision import resolve_precision
 from airtool.engine.inference.infer import Restorer, TileOptions
 from airtool.errors import DeviceError
 from airtool.models import get_spec
@@ -73,21 +74,24 @@ def test_non_finite_bf16_output_is_recomputed_in_fp32():
     assert restorer.fp32_retries == 1 and np.allclose(out, image, atol=1e-6)
 
 
+CPU = torch.device("cpu")
+
+
 def test_precision_policy_is_enforced():
     policy = PrecisionPolicy(cpu=("fp32",))
     with pytest.raises(DeviceError, match="not validated"):
-        resolve(policy, "cpu", "bf16")
-    assert resolve(policy, "cpu", "auto").precision == "fp32"
+        resolve_precision(policy, CPU, "bf16")
+    assert resolve_precision(policy, CPU, "auto") == "fp32"
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match="CUDA is not available"):
-            resolve(policy, "cuda:3", "fp32")
+            resolve_device("cuda:3")
 
 
 def test_compile_failure_is_a_device_error_naming_the_option(monkeypatch) -> None:
     import torch
 
-    from airtool.engine.inference import infer
     from airtool.engine.hardware.device import Runtime
+    from airtool.engine.inference import infer
     from airtool.errors import DeviceError
 
     class CppCompileError(RuntimeError):
@@ -105,8 +109,8 @@ def test_compile_failure_is_a_device_error_naming_the_option(monkeypatch) -> Non
 def test_other_errors_inside_a_compiled_model_are_not_relabelled(monkeypatch) -> None:
     import torch
 
-    from airtool.engine.inference import infer
     from airtool.engine.hardware.device import Runtime
+    from airtool.engine.inference import infer
 
     def broken(x):
         raise ValueError("a bug in the model")
@@ -121,8 +125,8 @@ def test_other_errors_inside_a_compiled_model_are_not_relabelled(monkeypatch) ->
 def test_auto_cpu_bf16_only_where_the_cpu_has_bf16_hardware(monkeypatch, native, expected):
     monkeypatch.setenv("AIRTOOL_CPU_BF16", native)
     policy = PrecisionPolicy(auto_cpu="bf16")
-    assert resolve(policy, "cpu", "auto").precision == expected
-    assert resolve(policy, "cpu", "bf16").precision == "bf16"  # asked for explicitly: always honoured
+    assert resolve_precision(policy, CPU, "auto") == expected
+    assert resolve_precision(policy, CPU, "bf16") == "bf16"  # asked for explicitly: always honoured
 
 
 def test_grey_float_picture_passes_an_identity_model_bit_exactly():

@@ -213,14 +213,14 @@ def test_schedule_warmup_then_cosine():
     assert lrs[3] == pytest.approx(0.5 * (1 + np.cos(np.pi / 4))) and lrs[5] < lrs[4] < lrs[3]
 
 
-def test_amp_policy_and_device_checks(data, tmp_path: Path):
-    cfg = tiny_config(data, tmp_path, amp="fp16")
+def test_fp16_training_needs_a_cuda_device(data, tmp_path: Path):
+    cfg = tiny_config(data, tmp_path, precision="fp16")
     with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
         T.train(cfg)
 
 
 def test_bf16_autocast_step_on_cpu(data, tmp_path: Path):
-    cfg = tiny_config(data, tmp_path, amp="bf16", steps=1)
+    cfg = tiny_config(data, tmp_path, precision="bf16", steps=1)
     cfg = replace(cfg, val=replace(cfg.val, every=0))
     result = T.train(cfg)
     assert result.step == 1 and np.isfinite(result.loss)
