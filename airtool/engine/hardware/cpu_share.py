@@ -1,8 +1,8 @@
 """Whether a timed interval had the CPUs to itself.
 
 A timing taken while other processes compete for the cores measures the load, not the model: a
-128 px symunet-s pass that takes 0.045 s on a quiet two-core EPYC took 1.33 s under load, and a
-tile choice made from it was wrong on every later run. So every timed pass is checked.
+pass can take many times as long (docs/performance.md#under-load), and a tile choice made from it
+would be wrong on every later run. So every timed pass is checked.
 
 On Linux each thread's ``/proc/self/task/*/schedstat`` counts the time it was runnable but waited
 for a CPU (its run-queue delay). On a quiet machine that stays near zero whatever the work's
