@@ -12,7 +12,8 @@ A named precision is checked against the policy for the device. ``auto``:
   pass (``CpuTiming``), only where bf16 measured at most ``FASTER`` of fp32's time. Native bf16
   does not make bf16 fast everywhere (docs/performance.md#bf16-or-fp32-on-the-cpu), so the answer
   is measured once and kept per CPU, torch version, thread count and model in
-  ``$XDG_CACHE_HOME/airtool/cpu-precision.json``. ``AIRTOOL_CPU_BF16=1`` takes bf16 unmeasured,
+  ``$XDG_CACHE_HOME/airtool/cpu-precision.json`` (unless other work disturbed the timing).
+  ``AIRTOOL_CPU_BF16=1`` takes bf16 unmeasured,
   ``=0`` takes fp32.
 - training: bf16 on CUDA where the policy allows it, else fp32. On a CPU, bf16 training is chosen
   explicitly (``train.precision: bf16``) until a measured per-CPU choice exists for training too.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 
@@ -39,14 +40,22 @@ FASTER = 0.9  # bf16 must take at most this share of fp32's time (timing noise o
 OVERRIDE = "AIRTOOL_CPU_BF16"
 
 
+class PassTime(NamedTuple):
+    """One timed pass: its seconds, and whether other work took the CPUs meanwhile
+    (``cpu_share.disturbed``), which makes the seconds measure the load, not the precision."""
+
+    seconds: float
+    disturbed: bool = False
+
+
 @dataclass(frozen=True)
 class CpuTiming:
     """What the measured CPU choice needs from a caller that holds the model: the key its answer
-    is kept under (what it depends on: CPU, torch, threads, model) and the seconds of one warm
-    ``PROBE_SIDE`` pass at a given precision. Both are called only when a measurement is due."""
+    is kept under (what it depends on: CPU, torch, threads, model) and one warm ``PROBE_SIDE``
+    pass timed at a given precision. Both are called only when a measurement is due."""
 
     key: Callable[[], str]
-    seconds: Callable[[str], float]
+    seconds: Callable[[str], PassTime]
 
 
 def resolve_precision(
@@ -110,12 +119,16 @@ def _auto_inference(policy: PrecisionPolicy, device: torch.device, measure: CpuT
 
 
 def _measured(timing: CpuTiming) -> str:
-    """bf16 or fp32, whichever the cached (else a new) measurement on this CPU found faster."""
+    """bf16 or fp32, whichever the cached (else a new) measurement on this CPU found faster. A
+    measurement that other work disturbed decides for this run only: it is not kept, so a quiet
+    run measures again."""
     key = timing.key()
     entry = timing_cache.load_entry(key, CACHE_NAME)
-    if entry is None or entry.get("precision") not in ("fp32", "bf16"):
-        seconds = {p: timing.seconds(p) for p in ("fp32", "bf16")}
-        entry = {"precision": "bf16" if seconds["bf16"] <= FASTER * seconds["fp32"] else "fp32",
-                 "seconds": seconds, "side": PROBE_SIDE}
-        timing_cache.store_entry(key, entry, CACHE_NAME)
-    return entry["precision"]
+    if entry is not None and entry.get("precision") in ("fp32", "bf16"):
+        return entry["precision"]
+    passes = {p: timing.seconds(p) for p in ("fp32", "bf16")}
+    seconds = {p: t.seconds for p, t in passes.items()}
+    choice = "bf16" if seconds["bf16"] <= FASTER * seconds["fp32"] else "fp32"
+    if not any(t.disturbed for t in passes.values()):
+        timing_cache.store_entry(key, {"precision": choice, "seconds": seconds, "side": PROBE_SIDE}, CACHE_NAME)
+    return choice

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -356,20 +355,23 @@ def cpu_timing(model: nn.Module, spec: ModelSpec, device: torch.device) -> hardw
                                         seconds=functools.partial(time_precision, model, spec, device))
 
 
-def time_precision(model: nn.Module, spec: ModelSpec, device: torch.device, precision: str) -> float:
-    """Seconds of one warm square pass of ``hardware_precision.PROBE_SIDE`` px at ``precision``
-    (eager: compiling would cost minutes)."""
+def time_precision(model: nn.Module, spec: ModelSpec, device: torch.device,
+                   precision: str) -> hardware_precision.PassTime:
+    """One warm square pass of ``hardware_precision.PROBE_SIDE`` px at ``precision``, timed (eager:
+    compiling would cost minutes), and whether other work took the CPUs meanwhile."""
     probe = Restorer(model, spec, Runtime(device, precision))
     side = hardware_precision.PROBE_SIDE
     batch = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
     try:
         with torch.inference_mode():
             probe.forward_batch(batch)  # warm-up: oneDNN builds its kernels on the first call
-            start = time.perf_counter()
+            start = cpu_share.sample()
             probe.forward_batch(batch)
-            return time.perf_counter() - start
+            end = cpu_share.sample()
     finally:
         probe.close()
+    disturbed = cpu_share.disturbed(start, end, torch.get_num_threads())
+    return hardware_precision.PassTime(end.wall - start.wall, disturbed)
 
 
 def check_size_multiple(model: nn.Module, spec: ModelSpec) -> None:

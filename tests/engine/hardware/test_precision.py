@@ -11,7 +11,7 @@ import torch
 from airtool.config import from_dict
 from airtool.engine.hardware import precision as hardware_precision
 from airtool.engine.hardware import timing_cache
-from airtool.engine.hardware.precision import CpuTiming, resolve_precision
+from airtool.engine.hardware.precision import CpuTiming, PassTime, resolve_precision
 from airtool.engine.inference import infer
 from airtool.engine.inference.load import load_restorer
 from airtool.engine.training.config import LoopConfig
@@ -33,12 +33,12 @@ def _bf16_hardware(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
 
 
-def _timings(monkeypatch, fp32: float, bf16: float) -> list[str]:
+def _timings(monkeypatch, fp32: float, bf16: float, disturbed: bool = False) -> list[str]:
     calls: list[str] = []
 
     def fake(model, spec, device, precision):
         calls.append(precision)
-        return {"fp32": fp32, "bf16": bf16}[precision]
+        return PassTime({"fp32": fp32, "bf16": bf16}[precision], disturbed)
 
     monkeypatch.setattr(infer, "time_precision", fake)
     return calls
@@ -72,6 +72,19 @@ def test_the_answer_is_measured_once_per_cpu_and_model(monkeypatch, tmp_path):
     assert _load().runtime.precision == "fp32"
     assert len(calls) == 2  # the second load read the cache
     assert (tmp_path / "airtool" / hardware_precision.CACHE_NAME).is_file()
+
+
+def test_a_timing_taken_under_load_decides_this_run_only(monkeypatch, tmp_path):
+    calls = _timings(monkeypatch, fp32=1.0, bf16=0.5, disturbed=True)
+    assert _load().runtime.precision == "bf16"
+    assert not (tmp_path / "airtool" / hardware_precision.CACHE_NAME).exists()
+    assert _load().runtime.precision == "bf16"
+    assert len(calls) == 4  # nothing was kept: the second load measured again
+
+
+def test_a_real_pass_reports_whether_it_had_the_cpus():
+    timed = infer.time_precision(_load("fp32").model, get_spec("symunet-s"), CPU, "fp32")
+    assert timed.seconds > 0 and isinstance(timed.disturbed, bool)
 
 
 def test_an_explicit_precision_or_the_override_is_never_measured(monkeypatch):
@@ -148,9 +161,9 @@ def test_auto_inference_follows_the_policy_and_the_cpus_bf16(monkeypatch):
 def test_auto_inference_on_a_cpu_times_both_precisions_once_per_key():
     calls: list[str] = []
 
-    def seconds(precision: str) -> float:
+    def seconds(precision: str) -> PassTime:
         calls.append(precision)
-        return {"fp32": 1.0, "bf16": hardware_precision.FASTER}[precision]
+        return PassTime({"fp32": 1.0, "bf16": hardware_precision.FASTER}[precision])
 
     timing = CpuTiming(key=lambda: "this cpu | this model", seconds=seconds)
     assert resolve_precision(BF16_ON_CPU, CPU, measure=timing) == "bf16"  # exactly FASTER x fp32 still counts
