@@ -40,3 +40,30 @@ def test_files_with_other_keys_are_refused(tmp_path: Path):
     with pytest.raises(WeightsError, match="stray.weight"):
         average(a, tmp_path / "b.safetensors", 0.5, tmp_path / "out.safetensors")
     assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_the_mean_of_several_files_is_their_average_in_the_chosen_dtype(tmp_path: Path):
+    from tools.average_weights import main, mean
+
+    files = [_tiny(tmp_path / f"s{i}.safetensors", i) for i in range(3)]
+    mean(files, tmp_path / "mean.safetensors", dtype="bf16")
+    mixed, states = load_file(str(tmp_path / "mean.safetensors")), [load_file(str(f)) for f in files]
+    for key, value in mixed.items():
+        if value.is_floating_point():
+            assert value.dtype == torch.bfloat16
+            expected = sum(s[key].double() for s in states) / 3
+            torch.testing.assert_close(value.double(), expected, rtol=1e-2, atol=1e-2)
+    model, _ = load_model("symunet", tmp_path / "mean.safetensors")
+    assert sum(p.numel() for p in model.parameters()) > 0
+    with pytest.raises(SystemExit):
+        main(["--mean", str(files[0]), "--out", str(tmp_path / "one.safetensors")])  # one file is no mean
+
+
+def test_the_mean_refuses_files_with_other_keys(tmp_path: Path):
+    from tools.average_weights import mean
+
+    a = _tiny(tmp_path / "a.safetensors", 0)
+    save_file({**load_file(str(a)), "stray.weight": torch.zeros(1)}, str(tmp_path / "b.safetensors"))
+    with pytest.raises(WeightsError, match="stray.weight"):
+        mean([tmp_path / "b.safetensors", a], tmp_path / "out.safetensors")
+    assert not (tmp_path / "out.safetensors").exists()
