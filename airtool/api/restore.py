@@ -15,6 +15,7 @@ from airtool.report import Reporter, RunReport
 
 DEFAULTS = RestoreOptions()  # frozen: one shared default is safe
 
+
 def restore(inputs: list[str], output: str, options: RestoreOptions = DEFAULTS, reporter: Reporter | None = None,
             progress: bool = False) -> RunReport:
     """Restore images from files, folders or stdin (``-``) into ``output``; ``progress``: a tqdm
