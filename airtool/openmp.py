@@ -3,11 +3,10 @@
 torch's CPU build runs its operators on GNU OpenMP (``libgomp``). Left to its defaults, a thread
 that finishes its share of an operator spins for a while waiting for the others; when another
 job keeps the cores busy, the thread it waits for is often not running, so the spinner burns
-the core that thread needed. On a 2-core machine with two busy processes beside it, a restore
-took 5-6x its quiet time and training 5x; with waiting threads asleep (``OMP_WAIT_POLICY=
-PASSIVE``) the restore takes about 2x, a fair share of the cores, and quiet runs are as fast
-(``tools/bench_load.py`` measures both). The runtime reads the setting once, when torch loads
-it, so it must be in the environment before ``import torch``.
+the core that thread needed. With waiting threads asleep (``OMP_WAIT_POLICY=PASSIVE``) a run
+under load gets about its fair share of the cores, and quiet runs are as fast
+(docs/performance.md#under-load). The runtime reads the setting once, when torch loads it, so
+it must be in the environment before ``import torch``.
 """
 
 from __future__ import annotations
