@@ -2,7 +2,7 @@
 
 Usage (repo root, venv active):
 
-    python -m tools.plot_metrics runs/symunet-cpu-aio3/metrics.csv --out airtool/examples/symunet-curve.png
+    python -m tools.plot_metrics runs/symunet-cpu-aio3/metrics.csv --out curve.png
 
 One line per task (held-out PSNR, promptir metrics) and one for their mean, against the step;
 several CSVs (``a.csv b.csv``, a run and its continuation) are drawn as one curve.
