@@ -4,7 +4,10 @@ time by whoever has compute, instead of a new warm-started schedule per session.
 ``airtool train campaign`` decides how to go on, in this order:
 
 1. the campaign's run folder has a readable checkpoint: resume it exactly (weights, optimiser,
-   EMA, step, data stream and RNG states, the schedule of its config.yaml);
+   EMA, step, data stream and RNG states, the schedule of its config.yaml). Only the data
+   sources come from the preset, so that a change to the campaign's data mix reaches every copy
+   of the run, resumed or continued from the shipped file alike; each sample is a pure function
+   of the seed and its index, so the stream goes on at the same index with the new mix;
 2. otherwise (a new machine: ``runs/`` is gone) continue from the shipped weights file, at the
    step its manifest entry records, on the same schedule, with a fresh optimiser whose learning
    rate is ramped in (``schedule.rewarm_steps``) because its moments were not kept;
@@ -57,8 +60,12 @@ def plan_campaign(
     base = load_train_config(preset, list(overrides))
     run = Path(run) if run is not None else Path(base.output_dir) / base.name
     if list_checkpoints(run / "checkpoints"):
-        cfg = load_run_config(run, list(overrides))
-        return CampaignStart(cfg, run, True, f"resuming {run} from its last checkpoint")
+        saved = load_run_config(run, list(overrides))
+        cfg = replace(saved, data=replace(saved.data, sources=base.data.sources))
+        how = f"resuming {run} from its last checkpoint"
+        if cfg.data.sources != saved.data.sources:
+            how += f"; its data sources now follow {preset}'s, which changed since the run began"
+        return CampaignStart(cfg, run, True, how)
     if not weights.is_file():
         return CampaignStart(base, run, False, f"starting {run} at step 0 (no {weights})")
     step = shipped_step(weights)

@@ -162,3 +162,25 @@ def test_a_run_resumes_after_its_starting_file_is_gone(preset: Path, tmp_path: P
     weights.unlink()  # a candidate folder cleaned away: the checkpoint has everything
     result = api.campaign(preset=str(preset), run=run, weights=weights)
     assert result.step == STEPS and result.resumed_from.name == "step-00000004.pt"
+
+
+def test_a_resumed_campaign_takes_its_data_sources_from_the_preset(preset: Path, tmp_path: Path):
+    api.campaign(preset=str(preset), run=tmp_path / "reference", weights=tmp_path / "none.safetensors")
+    run = tmp_path / "campaign"
+    with pytest.raises(Stop):
+        api.campaign(preset=str(preset), run=run, weights=tmp_path / "none.safetensors",
+                     on_event=stop_after_checkpoint(2))
+    assert "follow" not in plan_campaign(str(preset), run=run).how  # an unchanged preset: an exact resume
+    preset.write_text(preset.read_text().replace("- 25.0", "- 50.0"))  # the mix changes: sigma 25 -> 50
+    plan = plan_campaign(str(preset), run=run)
+    assert plan.resume and "data sources now follow" in plan.how
+    assert plan.cfg.data.sources[0].sigmas == (50.0,)
+    events: list[dict] = []
+    result = api.campaign(preset=str(preset), run=run, weights=tmp_path / "none.safetensors", on_event=events.append)
+    assert result.step == STEPS and result.resumed_from.name == "step-00000002.pt"
+    assert any(e["event"] == "campaign" and "follow" in e["how"] for e in events)
+    assert "- 50.0" in (run / "config.yaml").read_text()  # the run records the mix it now trains on
+    expected, resumed = step_rows(tmp_path / "reference"), step_rows(run)
+    for step in range(3, STEPS + 1):
+        assert resumed[step][1] == pytest.approx(expected[step][1], rel=1e-12)  # the same schedule
+    assert resumed[3][0] > expected[3][0] * 1.2  # on noisier inputs: the new data reached training
