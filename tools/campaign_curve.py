@@ -61,13 +61,31 @@ def run_rows(run: Path, known: dict[int, Row], start_hours: float | None = None)
     source = f"{run.name} from step {start}"  # one run folder name may serve several campaign runs
     earlier = start in known and known[start]["source"] != source  # the file this run started from
     offset = float(known[start]["core_hours"]) if earlier else (start_hours or 0.0)
+    changes = heldout_changes(events)
     rows = []
     for event in vals:
         step = int(event["step"])
         if step == start and earlier:
             continue  # the starting file's own validation: already on the curve
-        rows.append(_row(step, offset + float(event.get("cpu_time_s", 0.0)) / 3600, event, source))
+        since = [at for at in changes if at < step]
+        tag = f"; held-out crops changed at step {since[-1]}" if since else ""
+        rows.append(_row(step, offset + float(event.get("cpu_time_s", 0.0)) / 3600, event, source + tag))
     return rows
+
+
+def heldout_changes(events: list[dict]) -> list[int]:
+    """Steps at which a resumed run validated on other held-out crops than before (a changed data
+    mix): its start event scores the unrestored held-out inputs differently. Points on either side
+    of such a step measure different crops."""
+    changes, before = [], None
+    for event in events:
+        if event.get("event") != "start" or event.get("val_input_psnr") is None:
+            continue
+        now = float(event["val_input_psnr"])
+        if before is not None and abs(now - before) > 1e-6:
+            changes.append(int(event["step"]))
+        before = now
+    return changes
 
 
 def write(rows: dict[int, Row], path: Path) -> None:

@@ -57,3 +57,18 @@ def test_a_grown_start_takes_the_hours_spent_to_get_there(tmp_path: Path):
     rows = cc.read_rows(out)
     assert sorted(rows) == [100, 150, 200]
     assert [float(rows[s]["core_hours"]) for s in (100, 150, 200)] == [1.0, 2.5, 2.6]
+
+
+def test_points_after_a_change_of_held_out_crops_say_so(tmp_path: Path):
+    run = tmp_path / "campaign"
+    run.mkdir()
+    events = [{"event": "start", "step": 100, "val_input_psnr": 19.5}, {"event": "val", **val(100, 20.0)},
+              {"event": "val", **val(200, 21.0, 600.0)},
+              {"event": "start", "step": 250, "val_input_psnr": 19.5},  # an exact resume: the same crops
+              {"event": "val", **val(300, 21.2, 900.0)},
+              {"event": "start", "step": 340, "val_input_psnr": 20.3},  # resumed on a changed data mix
+              {"event": "val", **val(400, 20.9, 1200.0)}]
+    (run / "log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    rows = {int(r["step"]): r for r in cc.run_rows(run, {}, 1.0)}
+    assert [rows[s]["source"] for s in (100, 200, 300)] == ["campaign from step 100"] * 3
+    assert rows[400]["source"] == "campaign from step 100; held-out crops changed at step 340"
