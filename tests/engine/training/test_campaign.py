@@ -79,12 +79,18 @@ def stop_after_checkpoint(step: int):
     return on_event
 
 
-def test_an_interrupted_campaign_resumes_exactly(preset: Path, tmp_path: Path):
+def reference_and_interrupted(preset: Path, tmp_path: Path) -> Path:
+    """A whole reference run in tmp_path/reference, and tmp_path/campaign stopped after step 2."""
     api.campaign(preset=str(preset), run=tmp_path / "reference", weights=tmp_path / "none.safetensors")
     run = tmp_path / "campaign"
     with pytest.raises(Stop):
         api.campaign(preset=str(preset), run=run, weights=tmp_path / "none.safetensors",
                      on_event=stop_after_checkpoint(2))
+    return run
+
+
+def test_an_interrupted_campaign_resumes_exactly(preset: Path, tmp_path: Path):
+    run = reference_and_interrupted(preset, tmp_path)
     result = api.campaign(preset=str(preset), run=run, weights=tmp_path / "none.safetensors")
     assert result.step == STEPS and result.resumed_from.name == "step-00000002.pt"
     expected, resumed = step_rows(tmp_path / "reference"), step_rows(run)
@@ -165,11 +171,7 @@ def test_a_run_resumes_after_its_starting_file_is_gone(preset: Path, tmp_path: P
 
 
 def test_a_resumed_campaign_takes_its_data_sources_from_the_preset(preset: Path, tmp_path: Path):
-    api.campaign(preset=str(preset), run=tmp_path / "reference", weights=tmp_path / "none.safetensors")
-    run = tmp_path / "campaign"
-    with pytest.raises(Stop):
-        api.campaign(preset=str(preset), run=run, weights=tmp_path / "none.safetensors",
-                     on_event=stop_after_checkpoint(2))
+    run = reference_and_interrupted(preset, tmp_path)
     assert "follow" not in plan_campaign(str(preset), run=run).how  # an unchanged preset: an exact resume
     preset.write_text(preset.read_text().replace("- 25.0", "- 50.0"))  # the mix changes: sigma 25 -> 50
     plan = plan_campaign(str(preset), run=run)
